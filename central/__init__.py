@@ -1,0 +1,1 @@
+"""Central: the store's source of truth for products, tray sessions, reviews and bills."""

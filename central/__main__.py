@@ -1,0 +1,70 @@
+"""`python -m central serve | migrate | seed` — one-line errors, never a stack trace."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from central import migrations
+from central.db import make_database
+from central.logs import configure_logging
+from central.seed import DEFAULT_CATALOG, seed
+from central.settings import SettingsError, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="central", description="BakeSight Central API")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the API (uvicorn, PORT, one worker)")
+    serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - Cloud Run routes to the container
+    commands.add_parser("migrate", help="apply pending schema migrations to DATABASE_URL")
+    seed_cmd = commands.add_parser("seed", help="migrate, then add the catalog's store and products")
+    seed_cmd.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
+    args = parser.parse_args(argv)
+
+    configure_logging()
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"central: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        import uvicorn
+
+        from central.app import create_app
+
+        uvicorn.run(
+            create_app(settings), host=args.host, port=settings.port, proxy_headers=True,
+            forwarded_allow_ips="*", access_log=False, log_config=None,
+        )
+        return 0
+    try:
+        result = asyncio.run(_offline(args.command, settings, getattr(args, "catalog", None)))
+    except (OSError, ConnectionError) as exc:
+        print(f"central: cannot reach the database: {exc}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"central: {args.command} failed: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
+async def _offline(command: str, settings, catalog: Path | None) -> dict:  # type: ignore[no-untyped-def]
+    database = make_database(settings.database)
+    await database.connect()
+    try:
+        applied = await migrations.migrate(database)
+        out: dict = {"migrations_applied": applied, "schema_version": await migrations.current_version(database)}
+        if command == "seed":
+            out.update(await seed(database, catalog or DEFAULT_CATALOG))
+        return out
+    finally:
+        await database.disconnect()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Staff reviews: the tray's payment waits until a person confirms what is on it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from databases import Database
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from central import validation as v
+from central.db import dumps, utcnow
+from central.errors import ApiError, conflict, invalid, not_found
+from central.idempotency import idempotent
+from central.stores import active_skus
+from central.tables import reviews, tray_sessions
+from central.trays import review_json
+
+STATUSES = {"OPEN", "RESOLVED", "SUPERSEDED"}
+MAX_ITEM_COUNT = 100
+MAX_LINES = 100
+
+
+async def review_row(database: Database, review_id: int) -> Any:
+    row = await database.fetch_one(
+        sa.select(reviews, tray_sessions.c.uuid.label("session_uuid"))
+        .join(tray_sessions, tray_sessions.c.id == reviews.c.session_id)
+        .where(reviews.c.id == review_id)
+    )
+    if row is None:
+        raise not_found("review", review_id=review_id)
+    return row
+
+
+async def list_reviews(request: Request) -> JSONResponse:
+    """List reviews, oldest first. Query: store_id, status (OPEN/RESOLVED/SUPERSEDED), limit, after."""
+    query = (
+        sa.select(reviews, tray_sessions.c.uuid.label("session_uuid"))
+        .join(tray_sessions, tray_sessions.c.id == reviews.c.session_id)
+        .order_by(reviews.c.id)
+    )
+    if "store_id" in request.query_params:
+        store_id = v.query_int(request, "store_id", default=0, minimum=1, maximum=2**31 - 1)
+        query = query.where(reviews.c.store_id == store_id)
+    status = request.query_params.get("status")
+    if status is not None:
+        if status.upper() not in STATUSES:
+            raise invalid("status", f"must be one of {', '.join(sorted(STATUSES))}")
+        query = query.where(reviews.c.status == status.upper())
+    limit = v.query_int(request, "limit", default=50, minimum=1, maximum=200)
+    after = v.query_int(request, "after", default=0, minimum=0, maximum=2**31)
+    rows = await request.app.state.database.fetch_all(query.where(reviews.c.id > after).limit(limit + 1))
+    page = rows[:limit]
+    return JSONResponse(
+        {
+            "items": [review_json(row, row.session_uuid) for row in page],
+            "next_after": page[-1].id if len(rows) > limit else None,
+        }
+    )
+
+
+async def get_review(request: Request) -> JSONResponse:
+    """Get one review."""
+    row = await review_row(request.app.state.database, request.path_params["review_id"])
+    return JSONResponse(review_json(row, row.session_uuid))
+
+
+@idempotent
+async def resolve_review(request: Request) -> JSONResponse:
+    """Resolve a review with what is really on the tray. Body: reviewer, items [{sku, count}]."""
+    database: Database = request.app.state.database
+    review_id = request.path_params["review_id"]
+    data = await v.json_object(request)
+    v.only(data, {"reviewer", "items"})
+    reviewer = v.string(data, "reviewer", max_len=128)
+    review = await review_row(database, review_id)
+    items = parse_items(data.get("items"), set(await active_skus(database, review.store_id)))
+    if review.status != "OPEN":
+        raise conflict("review_not_open", f"review {review_id} is {review.status}", status=review.status)
+    token = str(uuid.uuid4())
+    now = utcnow()
+    async with database.transaction():
+        await database.execute(
+            reviews.update()
+            .where(reviews.c.id == review_id, reviews.c.status == "OPEN")
+            .values(
+                status="RESOLVED", final_items=dumps(items), resolved_by=reviewer,
+                resolution_token=token, resolved_at=now,
+            )
+        )
+        won = await database.fetch_val(sa.select(reviews.c.resolution_token).where(reviews.c.id == review_id))
+        if won != token:
+            raise conflict("review_not_open", f"review {review_id} was resolved or superseded meanwhile")
+        # Only the session's current review can make it payable; a newer scan supersedes this one.
+        await database.execute(
+            tray_sessions.update()
+            .where(tray_sessions.c.id == review.session_id, tray_sessions.c.status == "IN_REVIEW")
+            .values(status="PAYABLE", updated_at=now)
+        )
+    row = await review_row(database, review_id)
+    body = review_json(row, row.session_uuid)
+    body["session_status"] = await database.fetch_val(
+        sa.select(tray_sessions.c.status).where(tray_sessions.c.id == review.session_id)
+    )
+    return JSONResponse(body)
+
+
+def parse_items(raw: Any, known_skus: set[str]) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or not raw:
+        raise invalid("items", "must be a non-empty list of {sku, count}")
+    if len(raw) > MAX_LINES:
+        raise invalid("items", f"at most {MAX_LINES} lines")
+    seen: set[str] = set()
+    items = []
+    for index, item in enumerate(raw):
+        field = f"items[{index}]"
+        if not isinstance(item, dict) or set(item) - {"sku", "count"}:
+            raise invalid(field, "must be an object with sku and count")
+        sku = item.get("sku")
+        count = item.get("count")
+        if not isinstance(sku, str) or not sku:
+            raise invalid(f"{field}.sku", "is required")
+        if sku not in known_skus:
+            raise ApiError(
+                422, "unknown_sku", f"{field}.sku: {sku[:64]!r} is not an active product of this store",
+                field=f"{field}.sku", sku=sku[:64],
+            )
+        if sku in seen:
+            raise invalid(f"{field}.sku", f"{sku!r} is listed twice")
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_ITEM_COUNT:
+            raise invalid(f"{field}.count", f"must be an integer from 1 to {MAX_ITEM_COUNT}")
+        seen.add(sku)
+        items.append({"sku": sku, "count": count})
+    return items
+
+
+routes = [
+    Route("/api/v1/reviews", list_reviews, methods=["GET"]),
+    Route("/api/v1/reviews/{review_id:int}", get_review, methods=["GET"]),
+    Route("/api/v1/reviews/{review_id:int}/resolve", resolve_review, methods=["POST"]),
+]

@@ -1,0 +1,449 @@
+"""Tray sessions: open one, let the AI look at the tray, and bill it.
+
+A session is payable only from an AUTO run the AI answered cleanly, or from a staff review that
+was resolved — never otherwise. Status: OPEN → INFERRING → PAYABLE | IN_REVIEW → CHECKED_OUT.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections import Counter
+from typing import Any
+
+import sqlalchemy as sa
+from databases import Database
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from central import validation as v
+from central.ai_client import AiAnswer, AiFailure
+from central.db import dumps, is_duplicate, iso, loads, utcnow
+from central.errors import ApiError, conflict, not_found
+from central.frames import check_frames
+from central.idempotency import idempotent
+from central.stores import active_skus, get_store_row
+from central.tables import (
+    bill_lines,
+    bills,
+    products,
+    recognition_items,
+    recognition_runs,
+    reviews,
+    tray_sessions,
+)
+
+log = logging.getLogger("central.trays")
+
+INFERABLE = ("OPEN", "IN_REVIEW", "PAYABLE")
+PAYMENT_STATUSES = {"PAID", "PENDING", "FAILED"}
+COUNTER_RE = v.CODE_RE
+
+
+# ---- reading -----------------------------------------------------------------------------
+
+
+async def session_row(database: Database, session_uuid: str) -> Any:
+    row = await database.fetch_one(tray_sessions.select().where(tray_sessions.c.uuid == session_uuid))
+    if row is None:
+        raise not_found("tray session", session=session_uuid)
+    return row
+
+
+def run_json(run: Any, items: list[Any]) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "decision": run.decision,
+        "reason": run.reason,
+        "ai_status": run.ai_status,
+        "ai_error": run.ai_error,
+        "model_version": run.model_version,
+        "device": run.device,
+        "ai_latency_ms": run.ai_latency_ms,
+        "frame_count": run.frame_count,
+        "created_at": iso(run.created_at),
+        "items": [
+            {
+                "sku": item.sku,
+                "count": item._mapping["count"],
+                "confidence": item.confidence,
+                "candidates": loads(item.candidates),
+                "boxes": loads(item.boxes),
+            }
+            for item in items
+        ],
+    }
+
+
+def review_json(row: Any, session_uuid: str | None = None) -> dict[str, Any]:
+    out = {
+        "id": row.id,
+        "session_id": row.session_id,
+        "run_id": row.run_id,
+        "store_id": row.store_id,
+        "reason": row.reason,
+        "status": row.status,
+        "final_items": loads(row.final_items),
+        "resolved_by": row.resolved_by,
+        "created_at": iso(row.created_at),
+        "resolved_at": iso(row.resolved_at),
+    }
+    if session_uuid is not None:
+        out["session"] = session_uuid
+    return out
+
+
+async def session_json(database: Database, session: Any) -> dict[str, Any]:
+    runs = await database.fetch_all(
+        recognition_runs.select()
+        .where(recognition_runs.c.session_id == session.id)
+        .order_by(recognition_runs.c.id)
+    )
+    items_by_run: dict[int, list[Any]] = {run.id: [] for run in runs}
+    if runs:
+        for item in await database.fetch_all(
+            recognition_items.select()
+            .where(recognition_items.c.run_id.in_(list(items_by_run)))
+            .order_by(recognition_items.c.id)
+        ):
+            items_by_run[item.run_id].append(item)
+    review_rows = await database.fetch_all(
+        reviews.select().where(reviews.c.session_id == session.id).order_by(reviews.c.id)
+    )
+    bill = await database.fetch_one(bills.select().where(bills.c.session_id == session.id))
+    return {
+        "uuid": session.uuid,
+        "store_id": session.store_id,
+        "counter_id": session.counter_id,
+        "status": session.status,
+        "payable": session.status == "PAYABLE",
+        "created_at": iso(session.created_at),
+        "updated_at": iso(session.updated_at),
+        "runs": [run_json(run, items_by_run[run.id]) for run in runs],
+        "reviews": [review_json(row) for row in review_rows],
+        "bill": await bill_json(database, bill) if bill is not None else None,
+    }
+
+
+async def bill_json(database: Database, bill: Any) -> dict[str, Any]:
+    lines = await database.fetch_all(
+        bill_lines.select().where(bill_lines.c.bill_id == bill.id).order_by(bill_lines.c.id)
+    )
+    return {
+        "id": bill.id,
+        "total_krw": bill.total_krw,
+        "currency": "KRW",
+        "source": bill.source,
+        "payment_status": bill.payment_status,
+        "payment_reference": bill.payment_reference,
+        "created_at": iso(bill.created_at),
+        "lines": [
+            {
+                "sku": line.sku,
+                "name": line.name,
+                "unit_price_krw": line.unit_price_krw,
+                "count": line._mapping["count"],
+                "line_total_krw": line.line_total_krw,
+            }
+            for line in lines
+        ],
+    }
+
+
+# ---- endpoints ---------------------------------------------------------------------------
+
+
+async def create_session(request: Request) -> JSONResponse:
+    """Open a tray session at a counter. Body: store_id, counter_id."""
+    data = await v.json_object(request)
+    v.only(data, {"store_id", "counter_id"})
+    store_id = v.integer(data, "store_id", minimum=1, maximum=2**31 - 1)
+    counter_id = v.string(data, "counter_id", max_len=32, pattern=COUNTER_RE)
+    database: Database = request.app.state.database
+    store = await get_store_row(request, store_id)
+    if not store.active:
+        raise conflict("store_inactive", f"store {store_id} is not active")
+    now = utcnow()
+    session_uuid = str(uuid.uuid4())
+    await database.execute(
+        tray_sessions.insert().values(
+            uuid=session_uuid, store_id=store_id, counter_id=counter_id, status="OPEN",
+            created_at=now, updated_at=now,
+        )
+    )
+    session = await session_row(database, session_uuid)
+    return JSONResponse(await session_json(database, session), status_code=201)
+
+
+async def get_session(request: Request) -> JSONResponse:
+    """A session with its recognition runs, reviews and bill."""
+    database: Database = request.app.state.database
+    session = await session_row(database, request.path_params["session"])
+    return JSONResponse(await session_json(database, session))
+
+
+@idempotent
+async def infer(request: Request) -> JSONResponse:
+    """Send the tray's frames to the AI and store what it saw. Body: frames_b64 (1-MAX_FRAMES).
+
+    A REVIEW or UNKNOWN answer, or an AI that is down, slow or talking nonsense, opens a review.
+    """
+    settings = request.app.state.settings
+    database: Database = request.app.state.database
+    data = await v.json_object(request)
+    v.only(data, {"frames_b64"})
+    frames = check_frames(data, settings.max_frames, settings.max_frame_bytes)
+    session = await session_row(database, request.path_params["session"])
+    candidates = await active_skus(database, session.store_id)
+
+    token = await claim_for_inference(database, session, stale_after_s=2 * settings.ai_timeout_s + 30)
+    try:
+        outcome: AiAnswer | AiFailure
+        try:
+            outcome = await request.app.state.ai.recognize(
+                frames, candidates, request_id=request.scope.get("request_id")
+            )
+        except AiFailure as failure:
+            outcome = failure
+        metrics = request.app.state.metrics
+        metrics.ai_calls.labels("OK" if isinstance(outcome, AiAnswer) else outcome.status).inc()
+        if outcome.latency_ms is not None:
+            metrics.ai_latency.observe(outcome.latency_ms / 1000)
+        run_id = await store_run(database, session, token, outcome, len(frames))
+    except BaseException:
+        await release_claim(database, session, token)
+        raise
+    if isinstance(outcome, AiFailure):
+        log.warning(
+            "AI unavailable; the tray goes to staff review",
+            extra={"session": session.uuid, "ai_status": outcome.status, "ai_error": outcome.message},
+        )
+    session = await session_row(database, session.uuid)
+    body = await session_json(database, session)
+    body["run"] = next(run for run in body["runs"] if run["id"] == run_id)
+    body["review"] = next((r for r in body["reviews"] if r["run_id"] == run_id), None)
+    request.app.state.metrics.decisions.labels(body["run"]["decision"]).inc()
+    return JSONResponse(body, status_code=201)
+
+
+async def claim_for_inference(database: Database, session: Any, stale_after_s: float) -> str:
+    """Mark the session INFERRING for this request alone, or refuse with 409.
+
+    The conditional UPDATE is atomic; reading the token back tells whether this request won.
+    A claim older than `stale_after_s` belonged to an instance that died mid-call.
+    """
+    if session.status == "CHECKED_OUT":
+        raise conflict("session_closed", "this tray session is already checked out")
+    token = str(uuid.uuid4())
+    now = utcnow()
+    stale = now - dt.timedelta(seconds=stale_after_s)
+    await database.execute(
+        tray_sessions.update()
+        .where(
+            tray_sessions.c.id == session.id,
+            sa.or_(
+                tray_sessions.c.status.in_(INFERABLE),
+                sa.and_(tray_sessions.c.status == "INFERRING", tray_sessions.c.claimed_at < stale),
+            ),
+        )
+        .values(status="INFERRING", claim_token=token, claimed_at=now, updated_at=now)
+    )
+    current = await database.fetch_one(
+        sa.select(tray_sessions.c.claim_token, tray_sessions.c.status).where(
+            tray_sessions.c.id == session.id
+        )
+    )
+    if current is None or current.claim_token != token:
+        if current is not None and current.status == "CHECKED_OUT":
+            raise conflict("session_closed", "this tray session is already checked out")
+        raise conflict("inference_in_progress", "another inference is running for this tray session")
+    return token
+
+
+async def release_claim(database: Database, session: Any, token: str) -> None:
+    """Give the session back as it was when storing the run failed."""
+    await database.execute(
+        tray_sessions.update()
+        .where(tray_sessions.c.id == session.id, tray_sessions.c.claim_token == token)
+        .values(status=session.status, claim_token=None, claimed_at=None, updated_at=utcnow())
+    )
+
+
+async def store_run(
+    database: Database, session: Any, token: str, outcome: AiAnswer | AiFailure, frame_count: int
+) -> int:
+    """Store the run, its items and any review, and move the session on — all or nothing."""
+    now = utcnow()
+    if isinstance(outcome, AiAnswer):
+        run_values = {
+            "decision": outcome.decision, "reason": outcome.reason or outcome.decision.lower(),
+            "ai_status": "OK", "ai_error": None, "model_version": outcome.model_version,
+            "device": outcome.device, "ai_latency_ms": outcome.latency_ms,
+        }
+        review_reason = None if outcome.decision == "AUTO" else outcome.decision
+    else:
+        run_values = {
+            "decision": "UNKNOWN", "reason": "AI unavailable", "ai_status": outcome.status,
+            "ai_error": outcome.message[:500], "model_version": None, "device": None,
+            "ai_latency_ms": outcome.latency_ms,
+        }
+        review_reason = "AI_UNAVAILABLE"
+    async with database.transaction():
+        # Touch the row first: on MySQL this locks it, so the token check below cannot go stale.
+        await database.execute(
+            tray_sessions.update()
+            .where(tray_sessions.c.id == session.id, tray_sessions.c.claim_token == token)
+            .values(updated_at=now)
+        )
+        holder = await database.fetch_val(
+            sa.select(tray_sessions.c.claim_token).where(tray_sessions.c.id == session.id)
+        )
+        if holder != token:
+            raise conflict("inference_superseded", "a newer inference took over this tray session")
+        run_id = await database.execute(
+            recognition_runs.insert().values(
+                session_id=session.id, frame_count=frame_count, created_at=now, **run_values
+            )
+        )
+        if isinstance(outcome, AiAnswer) and outcome.items:
+            await database.execute_many(
+                recognition_items.insert(),
+                [
+                    {
+                        "run_id": run_id, "sku": item.sku, "count": item.count,
+                        "confidence": item.confidence, "candidates": dumps(item.candidates),
+                        "boxes": dumps(item.boxes),
+                    }
+                    for item in outcome.items
+                ],
+            )
+        # The latest run decides: an older open review no longer describes the tray.
+        await database.execute(
+            reviews.update()
+            .where(reviews.c.session_id == session.id, reviews.c.status == "OPEN")
+            .values(status="SUPERSEDED")
+        )
+        if review_reason is not None:
+            await database.execute(
+                reviews.insert().values(
+                    session_id=session.id, run_id=run_id, store_id=session.store_id,
+                    reason=review_reason, status="OPEN", created_at=now,
+                )
+            )
+        await database.execute(
+            tray_sessions.update()
+            .where(tray_sessions.c.id == session.id)
+            .values(
+                status="IN_REVIEW" if review_reason else "PAYABLE",
+                claim_token=None, claimed_at=None, updated_at=now,
+            )
+        )
+    return int(run_id)
+
+
+@idempotent
+async def checkout(request: Request) -> JSONResponse:
+    """Bill a payable session from server-side prices. Body: payment_status, payment_reference."""
+    database: Database = request.app.state.database
+    body = await request.body()
+    data = await v.json_object(request) if body.strip() else {}
+    v.only(data, {"payment_status", "payment_reference"})
+    payment_status = v.string(data, "payment_status", max_len=16, default="PENDING").upper()
+    if payment_status not in PAYMENT_STATUSES:
+        raise v.invalid("payment_status", f"must be one of {', '.join(sorted(PAYMENT_STATUSES))}")
+    reference = v.string(data, "payment_reference", max_len=128, required=False)
+    session = await session_row(database, request.path_params["session"])
+    if session.status == "CHECKED_OUT":
+        raise conflict("already_checked_out", "this tray session already has a bill")
+    if session.status != "PAYABLE":
+        open_review = await database.fetch_val(
+            sa.select(reviews.c.id).where(reviews.c.session_id == session.id, reviews.c.status == "OPEN")
+        )
+        raise conflict(
+            "not_payable",
+            "the tray is not payable: it needs an AUTO recognition or a resolved review",
+            status=session.status, open_review_id=open_review,
+        )
+    counts, source = await payable_items(database, session)
+    if not counts:
+        raise conflict("nothing_to_bill", "the recognized tray holds no products")
+    priced = {
+        row.sku: row
+        for row in await database.fetch_all(
+            products.select().where(products.c.store_id == session.store_id, products.c.sku.in_(list(counts)))
+        )
+    }
+    missing = sorted(set(counts) - set(priced))
+    if missing:
+        raise conflict("unknown_sku", f"no price for SKU(s) {', '.join(missing)}", skus=missing)
+    lines = [
+        {
+            "sku": sku, "name": priced[sku].name, "unit_price_krw": priced[sku].unit_price_krw,
+            "count": count, "line_total_krw": priced[sku].unit_price_krw * count,
+        }
+        for sku, count in sorted(counts.items())
+    ]
+    now = utcnow()
+    try:
+        async with database.transaction():
+            await database.execute(
+                tray_sessions.update()
+                .where(tray_sessions.c.id == session.id, tray_sessions.c.status == "PAYABLE")
+                .values(status="CHECKED_OUT", updated_at=now)
+            )
+            status = await database.fetch_val(
+                sa.select(tray_sessions.c.status).where(tray_sessions.c.id == session.id)
+            )
+            if status != "CHECKED_OUT":
+                raise conflict("not_payable", "the tray changed while billing; fetch it again", status=status)
+            bill_id = await database.execute(
+                bills.insert().values(
+                    session_id=session.id, total_krw=sum(line["line_total_krw"] for line in lines),
+                    source=source, payment_status=payment_status, payment_reference=reference,
+                    created_at=now,
+                )
+            )
+            await database.execute_many(bill_lines.insert(), [{"bill_id": bill_id, **line} for line in lines])
+    except Exception as exc:
+        if is_duplicate(exc):
+            raise conflict("already_checked_out", "this tray session already has a bill") from None
+        raise
+    session = await session_row(database, session.uuid)
+    return JSONResponse(await session_json(database, session), status_code=201)
+
+
+async def payable_items(database: Database, session: Any) -> tuple[Counter[str], str]:
+    """What the customer pays for: the AUTO run's items, or the staff's resolution of its review."""
+    run = await database.fetch_one(
+        recognition_runs.select()
+        .where(recognition_runs.c.session_id == session.id)
+        .order_by(recognition_runs.c.id.desc())
+        .limit(1)
+    )
+    if run is None:
+        raise conflict("not_payable", "the tray has not been recognized")
+    review = await database.fetch_one(reviews.select().where(reviews.c.run_id == run.id))
+    counts: Counter[str] = Counter()
+    if review is not None:
+        if review.status != "RESOLVED":
+            raise conflict("not_payable", "the tray's review is not resolved", review_id=review.id)
+        for item in loads(review.final_items):
+            counts[item["sku"]] += item["count"]
+        return counts, "REVIEW"
+    if run.decision != "AUTO" or run.ai_status != "OK":
+        raise ApiError(409, "not_payable", "the latest recognition is not an AUTO decision")
+    for item in await database.fetch_all(
+        recognition_items.select().where(recognition_items.c.run_id == run.id)
+    ):
+        counts[item.sku] += item._mapping["count"]
+    return counts, "AUTO"
+
+
+routes = [
+    Route("/api/v1/tray-sessions", create_session, methods=["POST"]),
+    Route("/api/v1/tray-sessions/{session}", get_session, methods=["GET"]),
+    Route("/api/v1/tray-sessions/{session}/infer", infer, methods=["POST"]),
+    Route("/api/v1/tray-sessions/{session}/checkout", checkout, methods=["POST"]),
+]

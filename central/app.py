@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, ai_transport: httpx.AsyncBaseTr
         *reviews.routes,
     ]
     middleware = [
-        Middleware(RequestLogMiddleware, metrics=metrics, gcp_project=settings.gcp_project),
+        Middleware(RequestLogMiddleware, metrics=metrics, routes=routes, gcp_project=settings.gcp_project),
         Middleware(AdminKeyMiddleware, admin_key=str(settings.admin_key)),
         Middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes),
     ]

@@ -58,6 +58,8 @@ def parse_database_url(raw: str) -> DatabaseTarget:
     except ValueError:
         raise ValueError("the MySQL URL has an invalid port") from None
     # Cloud Run serves many requests per instance; keep a bounded pool that outlives idle drops.
+    # min_size 0: an instance starts (and /ready reports 503) while Cloud SQL is briefly away.
+    query.setdefault("min_size", "0")
     query.setdefault("max_size", "10")
     query.setdefault("pool_recycle", "1800")
     url = urlunsplit(("mysql+aiomysql", parts.netloc, "/" + database, urlencode(query), ""))

@@ -10,8 +10,10 @@ import logging
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from central.metrics import Metrics
@@ -49,10 +51,20 @@ access_log = logging.getLogger("central.access")
 class RequestLogMiddleware:
     """Assign a request id, time the request, log one line and count it."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, gcp_project: str = "") -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, routes: Sequence[BaseRoute] = (), gcp_project: str = ""
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.routes = routes
         self.gcp_project = gcp_project
+
+    def _route_template(self, scope: Scope) -> str:
+        """The route's path template: a bounded metric label, unlike the raw path."""
+        route = scope.get("route")
+        if route is None:  # answered before routing (auth, size limit): match it here
+            route = next((r for r in self.routes if r.matches(scope)[0] != Match.NONE), None)
+        return getattr(route, "path", None) or "unmatched"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,7 +88,7 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = self._route_template(scope)
             method = scope["method"]
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(elapsed)

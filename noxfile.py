@@ -20,7 +20,7 @@ def _install(session: nox.Session, *extras: str) -> None:
 
 @nox.session(python=PYTHON)
 def test(session: nox.Session) -> None:
-    """Run every test that needs neither the cloud nor a GPU (MySQL through testcontainers or a throwaway mariadbd)."""
+    """Run every test that needs neither the cloud nor a GPU (MySQL: testcontainers or mariadbd)."""
     _install(session, "central", "test")
     session.run("pytest", *session.posargs)
 

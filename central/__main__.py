@@ -7,12 +7,13 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from central import migrations
 from central.db import make_database
 from central.logs import configure_logging
 from central.seed import DEFAULT_CATALOG, seed
-from central.settings import SettingsError, load_settings
+from central.settings import Settings, SettingsError, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve the API (uvicorn, PORT, one worker)")
     serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - Cloud Run routes to the container
     commands.add_parser("migrate", help="apply pending schema migrations to DATABASE_URL")
-    seed_cmd = commands.add_parser("seed", help="migrate, then add the catalog's store and products")
+    seed_cmd = commands.add_parser(
+        "seed", help="migrate, then add the catalog's store and products"
+    )
     seed_cmd.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
     args = parser.parse_args(argv)
 
@@ -37,8 +40,13 @@ def main(argv: list[str] | None = None) -> int:
         from central.app import create_app
 
         uvicorn.run(
-            create_app(settings), host=args.host, port=settings.port, proxy_headers=True,
-            forwarded_allow_ips="*", access_log=False, log_config=None,
+            create_app(settings),
+            host=args.host,
+            port=settings.port,
+            proxy_headers=True,
+            forwarded_allow_ips="*",
+            access_log=False,
+            log_config=None,
         )
         return 0
     try:
@@ -53,12 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-async def _offline(command: str, settings, catalog: Path | None) -> dict:  # type: ignore[no-untyped-def]
+async def _offline(command: str, settings: Settings, catalog: Path | None) -> dict[str, Any]:
     database = make_database(settings.database)
     await database.connect()
     try:
         applied = await migrations.migrate(database)
-        out: dict = {"migrations_applied": applied, "schema_version": await migrations.current_version(database)}
+        out: dict[str, Any] = {
+            "migrations_applied": applied,
+            "schema_version": await migrations.current_version(database),
+        }
         if command == "seed":
             out.update(await seed(database, catalog or DEFAULT_CATALOG))
         return out

@@ -85,17 +85,25 @@ class AiClient:
                 break
             except httpx.ConnectError as exc:
                 if attempt == 2:
-                    raise AiFailure("UNREACHABLE", f"cannot connect to the AI service: {exc}", elapsed_ms()) from None
+                    raise AiFailure(
+                        "UNREACHABLE", f"cannot connect to the AI service: {exc}", elapsed_ms()
+                    ) from None
             except httpx.TimeoutException:
-                raise AiFailure("TIMEOUT", "the AI service did not answer in time", elapsed_ms()) from None
+                raise AiFailure(
+                    "TIMEOUT", "the AI service did not answer in time", elapsed_ms()
+                ) from None
             except httpx.HTTPError as exc:
-                raise AiFailure("UNREACHABLE", f"the AI call failed: {type(exc).__name__}", elapsed_ms()) from None
+                raise AiFailure(
+                    "UNREACHABLE", f"the AI call failed: {type(exc).__name__}", elapsed_ms()
+                ) from None
         assert response is not None
         latency = elapsed_ms()
         if response.status_code >= 500:
             raise AiFailure("HTTP_5XX", f"the AI service answered {response.status_code}", latency)
         if response.status_code != 200:
-            raise AiFailure("HTTP_4XX", f"the AI service refused the call ({response.status_code})", latency)
+            raise AiFailure(
+                "HTTP_4XX", f"the AI service refused the call ({response.status_code})", latency
+            )
         try:
             body = response.json()
         except ValueError:
@@ -103,7 +111,9 @@ class AiClient:
         try:
             return parse_answer(body, set(candidate_skus), latency)
         except (ValueError, TypeError, KeyError) as exc:
-            raise AiFailure("INVALID_RESPONSE", f"the AI answer breaks the contract: {exc}", latency) from None
+            raise AiFailure(
+                "INVALID_RESPONSE", f"the AI answer breaks the contract: {exc}", latency
+            ) from None
 
 
 def parse_answer(body: Any, candidates: set[str], latency_ms: int) -> AiAnswer:

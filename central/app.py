@@ -24,7 +24,9 @@ from central.settings import Settings, load_settings
 log = logging.getLogger("central")
 
 
-def create_app(settings: Settings | None = None, ai_transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, ai_transport: httpx.AsyncBaseTransport | None = None
+) -> Starlette:
     settings = settings or load_settings()
     metrics = Metrics()
 
@@ -43,7 +45,10 @@ def create_app(settings: Settings | None = None, ai_transport: httpx.AsyncBaseTr
             transport=ai_transport,
         )
         app.state.database, app.state.ai = database, ai
-        log.info("central started", extra={"database": settings.database.describe(), "ai": settings.ai_base_url})
+        log.info(
+            "central started",
+            extra={"database": settings.database.describe(), "ai": settings.ai_base_url},
+        )
         try:
             yield
         finally:
@@ -61,12 +66,17 @@ def create_app(settings: Settings | None = None, ai_transport: httpx.AsyncBaseTr
         *reviews.routes,
     ]
     middleware = [
-        Middleware(RequestLogMiddleware, metrics=metrics, routes=routes, gcp_project=settings.gcp_project),
+        Middleware(
+            RequestLogMiddleware, metrics=metrics, routes=routes, gcp_project=settings.gcp_project
+        ),
         Middleware(AdminKeyMiddleware, admin_key=str(settings.admin_key)),
         Middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes),
     ]
     app = Starlette(
-        routes=routes, middleware=middleware, exception_handlers=exception_handlers, lifespan=lifespan
+        routes=routes,
+        middleware=middleware,
+        exception_handlers=exception_handlers,
+        lifespan=lifespan,
     )
     app.state.settings, app.state.metrics = settings, metrics
     return app

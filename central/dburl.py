@@ -42,7 +42,9 @@ def parse_database_url(raw: str) -> DatabaseTarget:
         # A busy timeout lets concurrent writers wait instead of failing with 'database is locked'.
         return DatabaseTarget(url="sqlite://" + parts.path, options={"timeout": 30})
     if scheme not in _MYSQL_SCHEMES:
-        raise ValueError(f"unsupported scheme {parts.scheme!r}: use mysql+pymysql://… or sqlite:///…")
+        raise ValueError(
+            f"unsupported scheme {parts.scheme!r}: use mysql+pymysql://… or sqlite:///…"
+        )
     database = parts.path.lstrip("/")
     if not database:
         raise ValueError("the MySQL URL names no database (…@host/DATABASE)")

@@ -18,12 +18,20 @@ _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
 def check_frames(data: dict[str, Any], max_frames: int, max_frame_bytes: int) -> list[str]:
     frames = data.get("frames_b64")
     if not isinstance(frames, list) or not frames:
-        raise ApiError(422, "invalid_field", "frames_b64: must be a non-empty list of base64 strings",
-                       field="frames_b64")
+        raise ApiError(
+            422,
+            "invalid_field",
+            "frames_b64: must be a non-empty list of base64 strings",
+            field="frames_b64",
+        )
     if len(frames) > max_frames:
         raise ApiError(
-            422, "too_many_frames", f"frames_b64: at most {max_frames} frames per tray",
-            field="frames_b64", limit="max_frames", max=max_frames,
+            422,
+            "too_many_frames",
+            f"frames_b64: at most {max_frames} frames per tray",
+            field="frames_b64",
+            limit="max_frames",
+            max=max_frames,
         )
     # base64 grows data by 4/3: anything longer cannot decode within the limit.
     max_encoded = (max_frame_bytes + 2) // 3 * 4
@@ -32,9 +40,13 @@ def check_frames(data: dict[str, Any], max_frames: int, max_frame_bytes: int) ->
             raise _frame_error(index, "invalid_frame", "must be a non-empty base64 string")
         if len(frame) > max_encoded + 4:
             raise ApiError(
-                413, "frame_too_large",
+                413,
+                "frame_too_large",
                 f"frames_b64[{index}]: a frame may be at most {max_frame_bytes} bytes",
-                field="frames_b64", frame=index, limit="max_frame_bytes", max=max_frame_bytes,
+                field="frames_b64",
+                frame=index,
+                limit="max_frame_bytes",
+                max=max_frame_bytes,
             )
         try:
             raw = base64.b64decode(frame, validate=True)
@@ -42,9 +54,13 @@ def check_frames(data: dict[str, Any], max_frames: int, max_frame_bytes: int) ->
             raise _frame_error(index, "invalid_base64", "is not valid base64") from None
         if len(raw) > max_frame_bytes:
             raise ApiError(
-                413, "frame_too_large",
+                413,
+                "frame_too_large",
                 f"frames_b64[{index}]: a frame may be at most {max_frame_bytes} bytes",
-                field="frames_b64", frame=index, limit="max_frame_bytes", max=max_frame_bytes,
+                field="frames_b64",
+                frame=index,
+                limit="max_frame_bytes",
+                max=max_frame_bytes,
             )
         if not raw.startswith(_SIGNATURES):
             raise _frame_error(index, "unsupported_frame_format", "must be a JPEG or PNG image")

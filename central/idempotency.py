@@ -40,7 +40,9 @@ def idempotent(endpoint: Endpoint) -> Endpoint:
             return await endpoint(request)
         key = key.strip()
         if not key or len(key) > 191:
-            raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1-191 characters")
+            raise ApiError(
+                400, "invalid_idempotency_key", "Idempotency-Key must be 1-191 characters"
+            )
         database: Database = request.app.state.database
         scope = f"{request.method} {request.url.path}"[:191]
         body_hash = hashlib.sha256(await request.body()).hexdigest()
@@ -71,25 +73,39 @@ def idempotent(endpoint: Endpoint) -> Endpoint:
     return wrapper
 
 
-async def _claim(database: Database, scope: str, key: str, body_hash: str, owner: str) -> Response | None:
+async def _claim(
+    database: Database, scope: str, key: str, body_hash: str, owner: str
+) -> Response | None:
     now = utcnow()
     try:
         await database.execute(
             keys.insert().values(
-                scope=scope, idem_key=key, request_hash=body_hash, state="IN_PROGRESS",
-                owner_token=owner, created_at=now, updated_at=now,
+                scope=scope,
+                idem_key=key,
+                request_hash=body_hash,
+                state="IN_PROGRESS",
+                owner_token=owner,
+                created_at=now,
+                updated_at=now,
             )
         )
         return None
     except Exception as exc:
         if not is_duplicate(exc):
             raise
-    row = await database.fetch_one(keys.select().where(keys.c.scope == scope, keys.c.idem_key == key))
+    row = await database.fetch_one(
+        keys.select().where(keys.c.scope == scope, keys.c.idem_key == key)
+    )
     if row is None:  # released between our insert and this read: the caller may simply retry
-        raise ApiError(409, "idempotency_key_in_use", "a request with this Idempotency-Key is in progress; retry")
+        raise ApiError(
+            409,
+            "idempotency_key_in_use",
+            "a request with this Idempotency-Key is in progress; retry",
+        )
     if row.request_hash != body_hash:
         raise ApiError(
-            422, "idempotency_key_reused",
+            422,
+            "idempotency_key_reused",
             "this Idempotency-Key was used with a different request body",
         )
     if row.state == "DONE":
@@ -103,14 +119,19 @@ async def _claim(database: Database, scope: str, key: str, body_hash: str, owner
             .where(keys.c.id == row.id, keys.c.owner_token == row.owner_token)
             .values(owner_token=owner, updated_at=now)
         )
-        if await database.fetch_val(sa.select(keys.c.owner_token).where(keys.c.id == row.id)) == owner:
+        if (
+            await database.fetch_val(sa.select(keys.c.owner_token).where(keys.c.id == row.id))
+            == owner
+        ):
             return None
-    raise ApiError(409, "idempotency_key_in_use", "a request with this Idempotency-Key is still in progress")
+    raise ApiError(
+        409, "idempotency_key_in_use", "a request with this Idempotency-Key is still in progress"
+    )
 
 
 async def _release(database: Database, scope: str, key: str, owner: str) -> None:
     await database.execute(
-        keys.delete().where(keys.c.scope == scope, keys.c.idem_key == key, keys.c.owner_token == owner)
+        keys.delete().where(
+            keys.c.scope == scope, keys.c.idem_key == key, keys.c.owner_token == owner
+        )
     )
-
-

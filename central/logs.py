@@ -18,7 +18,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from central.metrics import Metrics
 
-_SEVERITY = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARNING", "ERROR": "ERROR", "CRITICAL": "CRITICAL"}
+_SEVERITY = {
+    "DEBUG": "DEBUG",
+    "INFO": "INFO",
+    "WARNING": "WARNING",
+    "ERROR": "ERROR",
+    "CRITICAL": "CRITICAL",
+}
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
@@ -52,7 +58,11 @@ class RequestLogMiddleware:
     """Assign a request id, time the request, log one line and count it."""
 
     def __init__(
-        self, app: ASGIApp, metrics: Metrics, routes: Sequence[BaseRoute] = (), gcp_project: str = ""
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        routes: Sequence[BaseRoute] = (),
+        gcp_project: str = "",
     ) -> None:
         self.app = app
         self.metrics = metrics
@@ -106,7 +116,13 @@ class RequestLogMiddleware:
             trace = _trace(headers, self.gcp_project)
             if trace:
                 entry.update(trace)
-            level = logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
+            level = (
+                logging.ERROR
+                if status >= 500
+                else logging.WARNING
+                if status >= 400
+                else logging.INFO
+            )
             access_log.log(level, f"{method} {scope['path']} {status}", extra=entry)
 
 

@@ -84,7 +84,8 @@ async def migrate(database: Database) -> list[int]:
         try:
             await connection.execute(CreateTable(tables.schema_migrations, if_not_exists=True))
             done = {
-                row[0] for row in await connection.fetch_all(sa.select(tables.schema_migrations.c.version))
+                row[0]
+                for row in await connection.fetch_all(sa.select(tables.schema_migrations.c.version))
             }
             applied = []
             for migration in MIGRATIONS:
@@ -109,7 +110,9 @@ async def migrate(database: Database) -> list[int]:
 async def _lock(connection: Connection, dialect: str) -> None:
     if dialect == "mysql":
         got = await connection.fetch_val(
-            sa.text("SELECT GET_LOCK(:name, :timeout)").bindparams(name=LOCK_NAME, timeout=LOCK_TIMEOUT_S)
+            sa.text("SELECT GET_LOCK(:name, :timeout)").bindparams(
+                name=LOCK_NAME, timeout=LOCK_TIMEOUT_S
+            )
         )
         if got != 1:
             raise MigrationLockTimeout(

@@ -23,12 +23,20 @@ async def ready(request: Request) -> JSONResponse:
         version = await migrations.current_version(request.app.state.database)
     except Exception as exc:
         return JSONResponse(
-            {"ready": False, "reason": f"database unreachable: {type(exc).__name__}"}, status_code=503
+            {"ready": False, "reason": f"database unreachable: {type(exc).__name__}"},
+            status_code=503,
         )
-    body: dict[str, Any] = {"schema_version": version, "expected_schema_version": migrations.LATEST_VERSION}
+    body: dict[str, Any] = {
+        "schema_version": version,
+        "expected_schema_version": migrations.LATEST_VERSION,
+    }
     if version != migrations.LATEST_VERSION:
         return JSONResponse(
-            {"ready": False, "reason": "schema not current: run migrations (CREATE_TABLES=1)", **body},
+            {
+                "ready": False,
+                "reason": "schema not current: run migrations (CREATE_TABLES=1)",
+                **body,
+            },
             status_code=503,
         )
     return JSONResponse({"ready": True, **body})
@@ -43,7 +51,10 @@ class _Schemas(SchemaGenerator):
         for endpoint in self.get_endpoints(routes):
             doc = inspect.getdoc(endpoint.func) or ""
             summary, _, description = doc.partition("\n")
-            operation: dict[str, Any] = {"summary": summary, "responses": {"200": {"description": "OK"}}}
+            operation: dict[str, Any] = {
+                "summary": summary,
+                "responses": {"200": {"description": "OK"}},
+            }
             if description.strip():
                 operation["description"] = description.strip()
             if endpoint.path.startswith("/api/v1"):
@@ -57,7 +68,11 @@ schemas = _Schemas(
     {
         "openapi": "3.0.3",
         "info": {"title": "BakeSight Central", "version": "1"},
-        "components": {"securitySchemes": {"adminKey": {"type": "apiKey", "in": "header", "name": "X-ADMIN-KEY"}}},
+        "components": {
+            "securitySchemes": {
+                "adminKey": {"type": "apiKey", "in": "header", "name": "X-ADMIN-KEY"}
+            }
+        },
     }
 )
 

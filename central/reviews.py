@@ -36,7 +36,7 @@ async def review_row(database: Database, review_id: int) -> Any:
 
 
 async def list_reviews(request: Request) -> JSONResponse:
-    """List reviews, oldest first. Query: store_id, status (OPEN/RESOLVED/SUPERSEDED), limit, after."""
+    """List reviews, oldest first. Query: store_id, status (OPEN/RESOLVED/…), limit, after."""
     query = (
         sa.select(reviews, tray_sessions.c.uuid.label("session_uuid"))
         .join(tray_sessions, tray_sessions.c.id == reviews.c.session_id)
@@ -52,7 +52,9 @@ async def list_reviews(request: Request) -> JSONResponse:
         query = query.where(reviews.c.status == status.upper())
     limit = v.query_int(request, "limit", default=50, minimum=1, maximum=200)
     after = v.query_int(request, "after", default=0, minimum=0, maximum=2**31)
-    rows = await request.app.state.database.fetch_all(query.where(reviews.c.id > after).limit(limit + 1))
+    rows = await request.app.state.database.fetch_all(
+        query.where(reviews.c.id > after).limit(limit + 1)
+    )
     page = rows[:limit]
     return JSONResponse(
         {
@@ -79,7 +81,9 @@ async def resolve_review(request: Request) -> JSONResponse:
     review = await review_row(database, review_id)
     items = parse_items(data.get("items"), set(await active_skus(database, review.store_id)))
     if review.status != "OPEN":
-        raise conflict("review_not_open", f"review {review_id} is {review.status}", status=review.status)
+        raise conflict(
+            "review_not_open", f"review {review_id} is {review.status}", status=review.status
+        )
     token = str(uuid.uuid4())
     now = utcnow()
     async with database.transaction():
@@ -87,13 +91,20 @@ async def resolve_review(request: Request) -> JSONResponse:
             reviews.update()
             .where(reviews.c.id == review_id, reviews.c.status == "OPEN")
             .values(
-                status="RESOLVED", final_items=dumps(items), resolved_by=reviewer,
-                resolution_token=token, resolved_at=now,
+                status="RESOLVED",
+                final_items=dumps(items),
+                resolved_by=reviewer,
+                resolution_token=token,
+                resolved_at=now,
             )
         )
-        won = await database.fetch_val(sa.select(reviews.c.resolution_token).where(reviews.c.id == review_id))
+        won = await database.fetch_val(
+            sa.select(reviews.c.resolution_token).where(reviews.c.id == review_id)
+        )
         if won != token:
-            raise conflict("review_not_open", f"review {review_id} was resolved or superseded meanwhile")
+            raise conflict(
+                "review_not_open", f"review {review_id} was resolved or superseded meanwhile"
+            )
         # Only the session's current review can make it payable; a newer scan supersedes this one.
         await database.execute(
             tray_sessions.update()
@@ -125,12 +136,19 @@ def parse_items(raw: Any, known_skus: set[str]) -> list[dict[str, Any]]:
             raise invalid(f"{field}.sku", "is required")
         if sku not in known_skus:
             raise ApiError(
-                422, "unknown_sku", f"{field}.sku: {sku[:64]!r} is not an active product of this store",
-                field=f"{field}.sku", sku=sku[:64],
+                422,
+                "unknown_sku",
+                f"{field}.sku: {sku[:64]!r} is not an active product of this store",
+                field=f"{field}.sku",
+                sku=sku[:64],
             )
         if sku in seen:
             raise invalid(f"{field}.sku", f"{sku!r} is listed twice")
-        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_ITEM_COUNT:
+        if (
+            isinstance(count, bool)
+            or not isinstance(count, int)
+            or not 1 <= count <= MAX_ITEM_COUNT
+        ):
             raise invalid(f"{field}.count", f"must be an integer from 1 to {MAX_ITEM_COUNT}")
         seen.add(sku)
         items.append({"sku": sku, "count": count})

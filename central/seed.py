@@ -17,21 +17,29 @@ DEFAULT_CATALOG = Path(__file__).resolve().parent.parent / "fixtures" / "catalog
 
 async def seed(database: Database, catalog_path: Path = DEFAULT_CATALOG) -> dict[str, Any]:
     """Insert the catalog's store and products, leaving existing rows alone (re-runnable)."""
-    catalog = json.loads(catalog_path.read_text(encoding="utf-8"))
+    catalog = json.loads(catalog_path.read_text(encoding="utf-8"))  # noqa: ASYNC240 - once, at seed time
     store = catalog["store"]
     now = utcnow()
     async with database.transaction():
-        store_id = await database.fetch_val(sa.select(stores.c.id).where(stores.c.code == store["code"]))
+        store_id = await database.fetch_val(
+            sa.select(stores.c.id).where(stores.c.code == store["code"])
+        )
         if store_id is None:
             store_id = await database.execute(
                 stores.insert().values(
-                    code=store["code"], name=store["name"], timezone=store["timezone"],
-                    active=True, created_at=now, updated_at=now,
+                    code=store["code"],
+                    name=store["name"],
+                    timezone=store["timezone"],
+                    active=True,
+                    created_at=now,
+                    updated_at=now,
                 )
             )
         existing = {
             row.sku
-            for row in await database.fetch_all(sa.select(products.c.sku).where(products.c.store_id == store_id))
+            for row in await database.fetch_all(
+                sa.select(products.c.sku).where(products.c.store_id == store_id)
+            )
         }
         new = [p for p in catalog["products"] if p["sku"] not in existing]
         if new:
@@ -39,9 +47,13 @@ async def seed(database: Database, catalog_path: Path = DEFAULT_CATALOG) -> dict
                 products.insert(),
                 [
                     {
-                        "store_id": store_id, "sku": p["sku"], "name": p["name"],
-                        "unit_price_krw": p["unit_price_krw"], "active": True,
-                        "created_at": now, "updated_at": now,
+                        "store_id": store_id,
+                        "sku": p["sku"],
+                        "name": p["name"],
+                        "unit_price_krw": p["unit_price_krw"],
+                        "active": True,
+                        "created_at": now,
+                        "updated_at": now,
                     }
                     for p in new
                 ],

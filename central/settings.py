@@ -41,12 +41,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ai_base_url=config("AI_BASE_URL", cast=_http_url, default="http://127.0.0.1:9000"),
         ai_admin_key=config("AI_ADMIN_KEY", cast=_key),
         ai_timeout_s=config("AI_TIMEOUT_SECONDS", cast=_positive(float), default="10"),
-        ai_connect_timeout_s=config("AI_CONNECT_TIMEOUT_SECONDS", cast=_positive(float), default="2"),
+        ai_connect_timeout_s=config(
+            "AI_CONNECT_TIMEOUT_SECONDS", cast=_positive(float), default="2"
+        ),
         create_tables=config("CREATE_TABLES", cast=_flag, default="0"),
         port=config("PORT", cast=_port, default="8080"),
         max_body_bytes=config("MAX_BODY_BYTES", cast=_positive(int), default=str(16 * 1024 * 1024)),
         max_frames=config("MAX_FRAMES", cast=_positive(int), default="4"),
-        max_frame_bytes=config("MAX_FRAME_BYTES", cast=_positive(int), default=str(3 * 1024 * 1024)),
+        max_frame_bytes=config(
+            "MAX_FRAME_BYTES", cast=_positive(int), default=str(3 * 1024 * 1024)
+        ),
         gcp_project=config("GOOGLE_CLOUD_PROJECT", cast=str, default=""),
     )
     config.raise_if_any()

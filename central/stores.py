@@ -66,13 +66,15 @@ async def create_store(request: Request) -> JSONResponse:
         store_id = await database.execute(stores.insert().values(**values))
     except Exception as exc:
         if is_duplicate(exc):
-            raise conflict("store_code_taken", f"a store with code {values['code']!r} exists") from None
+            raise conflict(
+                "store_code_taken", f"a store with code {values['code']!r} exists"
+            ) from None
         raise
     return JSONResponse(store_json(await get_store_row(request, store_id)), status_code=201)
 
 
 async def list_stores(request: Request) -> JSONResponse:
-    """List stores by id. Query: limit (1-200, default 50), after (the last id of the previous page)."""
+    """List stores by id. Query: limit (1-200, default 50), after (last id of the previous page)."""
     limit = v.query_int(request, "limit", default=50, minimum=1, maximum=200)
     after = v.query_int(request, "after", default=0, minimum=0, maximum=2**31)
     rows = await request.app.state.database.fetch_all(
@@ -111,11 +113,15 @@ async def update_store(request: Request) -> JSONResponse:
     if changes:
         try:
             await request.app.state.database.execute(
-                stores.update().where(stores.c.id == store_id).values(**changes, updated_at=utcnow())
+                stores.update()
+                .where(stores.c.id == store_id)
+                .values(**changes, updated_at=utcnow())
             )
         except Exception as exc:
             if is_duplicate(exc):
-                raise conflict("store_code_taken", f"a store with code {changes['code']!r} exists") from None
+                raise conflict(
+                    "store_code_taken", f"a store with code {changes['code']!r} exists"
+                ) from None
             raise
     return JSONResponse(store_json(await get_store_row(request, store_id)))
 
@@ -149,9 +155,13 @@ async def create_product(request: Request) -> JSONResponse:
         await request.app.state.database.execute(products.insert().values(**values))
     except Exception as exc:
         if is_duplicate(exc):
-            raise conflict("sku_taken", f"store {store_id} already has SKU {values['sku']!r}") from None
+            raise conflict(
+                "sku_taken", f"store {store_id} already has SKU {values['sku']!r}"
+            ) from None
         raise
-    return JSONResponse(product_json(await get_product_row(request, store_id, values["sku"])), status_code=201)
+    return JSONResponse(
+        product_json(await get_product_row(request, store_id, values["sku"])), status_code=201
+    )
 
 
 async def list_products(request: Request) -> JSONResponse:

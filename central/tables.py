@@ -62,7 +62,9 @@ recognition_runs = sa.Table(
     "recognition_runs",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("session_id", sa.Integer, sa.ForeignKey("tray_sessions.id"), nullable=False, index=True),
+    sa.Column(
+        "session_id", sa.Integer, sa.ForeignKey("tray_sessions.id"), nullable=False, index=True
+    ),
     sa.Column("decision", sa.String(16), nullable=False),
     sa.Column("reason", sa.String(255), nullable=False),
     sa.Column("ai_status", sa.String(32), nullable=False),
@@ -78,7 +80,9 @@ recognition_items = sa.Table(
     "recognition_items",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.Integer, sa.ForeignKey("recognition_runs.id"), nullable=False, index=True),
+    sa.Column(
+        "run_id", sa.Integer, sa.ForeignKey("recognition_runs.id"), nullable=False, index=True
+    ),
     sa.Column("sku", sa.String(64), nullable=True),  # NULL: the AI matched no product
     sa.Column("count", sa.Integer, nullable=False),
     sa.Column("confidence", sa.Float, nullable=False),
@@ -90,8 +94,12 @@ reviews = sa.Table(
     "reviews",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("session_id", sa.Integer, sa.ForeignKey("tray_sessions.id"), nullable=False, index=True),
-    sa.Column("run_id", sa.Integer, sa.ForeignKey("recognition_runs.id"), nullable=False, unique=True),
+    sa.Column(
+        "session_id", sa.Integer, sa.ForeignKey("tray_sessions.id"), nullable=False, index=True
+    ),
+    sa.Column(
+        "run_id", sa.Integer, sa.ForeignKey("recognition_runs.id"), nullable=False, unique=True
+    ),
     sa.Column("store_id", sa.Integer, sa.ForeignKey("stores.id"), nullable=False),
     sa.Column("reason", sa.String(32), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
@@ -108,7 +116,9 @@ bills = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     # Unique: one bill per session, also when two checkouts race.
-    sa.Column("session_id", sa.Integer, sa.ForeignKey("tray_sessions.id"), nullable=False, unique=True),
+    sa.Column(
+        "session_id", sa.Integer, sa.ForeignKey("tray_sessions.id"), nullable=False, unique=True
+    ),
     sa.Column("total_krw", sa.Integer, nullable=False),
     sa.Column("source", sa.String(16), nullable=False),  # AUTO or REVIEW
     sa.Column("payment_status", sa.String(16), nullable=False),

@@ -46,7 +46,9 @@ COUNTER_RE = v.CODE_RE
 
 
 async def session_row(database: Database, session_uuid: str) -> Any:
-    row = await database.fetch_one(tray_sessions.select().where(tray_sessions.c.uuid == session_uuid))
+    row = await database.fetch_one(
+        tray_sessions.select().where(tray_sessions.c.uuid == session_uuid)
+    )
     if row is None:
         raise not_found("tray session", session=session_uuid)
     return row
@@ -169,8 +171,12 @@ async def create_session(request: Request) -> JSONResponse:
     session_uuid = str(uuid.uuid4())
     await database.execute(
         tray_sessions.insert().values(
-            uuid=session_uuid, store_id=store_id, counter_id=counter_id, status="OPEN",
-            created_at=now, updated_at=now,
+            uuid=session_uuid,
+            store_id=store_id,
+            counter_id=counter_id,
+            status="OPEN",
+            created_at=now,
+            updated_at=now,
         )
     )
     session = await session_row(database, session_uuid)
@@ -198,7 +204,9 @@ async def infer(request: Request) -> JSONResponse:
     session = await session_row(database, request.path_params["session"])
     candidates = await active_skus(database, session.store_id)
 
-    token = await claim_for_inference(database, session, stale_after_s=2 * settings.ai_timeout_s + 30)
+    token = await claim_for_inference(
+        database, session, stale_after_s=2 * settings.ai_timeout_s + 30
+    )
     try:
         outcome: AiAnswer | AiFailure
         try:
@@ -218,7 +226,11 @@ async def infer(request: Request) -> JSONResponse:
     if isinstance(outcome, AiFailure):
         log.warning(
             "AI unavailable; the tray goes to staff review",
-            extra={"session": session.uuid, "ai_status": outcome.status, "ai_error": outcome.message},
+            extra={
+                "session": session.uuid,
+                "ai_status": outcome.status,
+                "ai_error": outcome.message,
+            },
         )
     session = await session_row(database, session.uuid)
     body = await session_json(database, session)
@@ -258,7 +270,9 @@ async def claim_for_inference(database: Database, session: Any, stale_after_s: f
     if current is None or current.claim_token != token:
         if current is not None and current.status == "CHECKED_OUT":
             raise conflict("session_closed", "this tray session is already checked out")
-        raise conflict("inference_in_progress", "another inference is running for this tray session")
+        raise conflict(
+            "inference_in_progress", "another inference is running for this tray session"
+        )
     return token
 
 
@@ -278,15 +292,23 @@ async def store_run(
     now = utcnow()
     if isinstance(outcome, AiAnswer):
         run_values = {
-            "decision": outcome.decision, "reason": outcome.reason or outcome.decision.lower(),
-            "ai_status": "OK", "ai_error": None, "model_version": outcome.model_version,
-            "device": outcome.device, "ai_latency_ms": outcome.latency_ms,
+            "decision": outcome.decision,
+            "reason": outcome.reason or outcome.decision.lower(),
+            "ai_status": "OK",
+            "ai_error": None,
+            "model_version": outcome.model_version,
+            "device": outcome.device,
+            "ai_latency_ms": outcome.latency_ms,
         }
         review_reason = None if outcome.decision == "AUTO" else outcome.decision
     else:
         run_values = {
-            "decision": "UNKNOWN", "reason": "AI unavailable", "ai_status": outcome.status,
-            "ai_error": outcome.message[:500], "model_version": None, "device": None,
+            "decision": "UNKNOWN",
+            "reason": "AI unavailable",
+            "ai_status": outcome.status,
+            "ai_error": outcome.message[:500],
+            "model_version": None,
+            "device": None,
             "ai_latency_ms": outcome.latency_ms,
         }
         review_reason = "AI_UNAVAILABLE"
@@ -312,8 +334,11 @@ async def store_run(
                 recognition_items.insert(),
                 [
                     {
-                        "run_id": run_id, "sku": item.sku, "count": item.count,
-                        "confidence": item.confidence, "candidates": dumps(item.candidates),
+                        "run_id": run_id,
+                        "sku": item.sku,
+                        "count": item.count,
+                        "confidence": item.confidence,
+                        "candidates": dumps(item.candidates),
                         "boxes": dumps(item.boxes),
                     }
                     for item in outcome.items
@@ -328,8 +353,12 @@ async def store_run(
         if review_reason is not None:
             await database.execute(
                 reviews.insert().values(
-                    session_id=session.id, run_id=run_id, store_id=session.store_id,
-                    reason=review_reason, status="OPEN", created_at=now,
+                    session_id=session.id,
+                    run_id=run_id,
+                    store_id=session.store_id,
+                    reason=review_reason,
+                    status="OPEN",
+                    created_at=now,
                 )
             )
         await database.execute(
@@ -337,7 +366,9 @@ async def store_run(
             .where(tray_sessions.c.id == session.id)
             .values(
                 status="IN_REVIEW" if review_reason else "PAYABLE",
-                claim_token=None, claimed_at=None, updated_at=now,
+                claim_token=None,
+                claimed_at=None,
+                updated_at=now,
             )
         )
     return int(run_id)
@@ -359,12 +390,15 @@ async def checkout(request: Request) -> JSONResponse:
         raise conflict("already_checked_out", "this tray session already has a bill")
     if session.status != "PAYABLE":
         open_review = await database.fetch_val(
-            sa.select(reviews.c.id).where(reviews.c.session_id == session.id, reviews.c.status == "OPEN")
+            sa.select(reviews.c.id).where(
+                reviews.c.session_id == session.id, reviews.c.status == "OPEN"
+            )
         )
         raise conflict(
             "not_payable",
             "the tray is not payable: it needs an AUTO recognition or a resolved review",
-            status=session.status, open_review_id=open_review,
+            status=session.status,
+            open_review_id=open_review,
         )
     counts, source = await payable_items(database, session)
     if not counts:
@@ -372,7 +406,9 @@ async def checkout(request: Request) -> JSONResponse:
     priced = {
         row.sku: row
         for row in await database.fetch_all(
-            products.select().where(products.c.store_id == session.store_id, products.c.sku.in_(list(counts)))
+            products.select().where(
+                products.c.store_id == session.store_id, products.c.sku.in_(list(counts))
+            )
         )
     }
     missing = sorted(set(counts) - set(priced))
@@ -380,8 +416,11 @@ async def checkout(request: Request) -> JSONResponse:
         raise conflict("unknown_sku", f"no price for SKU(s) {', '.join(missing)}", skus=missing)
     lines = [
         {
-            "sku": sku, "name": priced[sku].name, "unit_price_krw": priced[sku].unit_price_krw,
-            "count": count, "line_total_krw": priced[sku].unit_price_krw * count,
+            "sku": sku,
+            "name": priced[sku].name,
+            "unit_price_krw": priced[sku].unit_price_krw,
+            "count": count,
+            "line_total_krw": priced[sku].unit_price_krw * count,
         }
         for sku, count in sorted(counts.items())
     ]
@@ -397,15 +436,22 @@ async def checkout(request: Request) -> JSONResponse:
                 sa.select(tray_sessions.c.status).where(tray_sessions.c.id == session.id)
             )
             if status != "CHECKED_OUT":
-                raise conflict("not_payable", "the tray changed while billing; fetch it again", status=status)
+                raise conflict(
+                    "not_payable", "the tray changed while billing; fetch it again", status=status
+                )
             bill_id = await database.execute(
                 bills.insert().values(
-                    session_id=session.id, total_krw=sum(line["line_total_krw"] for line in lines),
-                    source=source, payment_status=payment_status, payment_reference=reference,
+                    session_id=session.id,
+                    total_krw=sum(line["line_total_krw"] for line in lines),
+                    source=source,
+                    payment_status=payment_status,
+                    payment_reference=reference,
                     created_at=now,
                 )
             )
-            await database.execute_many(bill_lines.insert(), [{"bill_id": bill_id, **line} for line in lines])
+            await database.execute_many(
+                bill_lines.insert(), [{"bill_id": bill_id, **line} for line in lines]
+            )
     except Exception as exc:
         if is_duplicate(exc):
             raise conflict("already_checked_out", "this tray session already has a bill") from None

@@ -53,7 +53,9 @@ def string(
     return value
 
 
-def integer(data: dict[str, Any], field: str, *, minimum: int, maximum: int, default: Any = _MISSING) -> Any:
+def integer(
+    data: dict[str, Any], field: str, *, minimum: int, maximum: int, default: Any = _MISSING
+) -> Any:
     value = data.get(field, _MISSING)
     if value is _MISSING or value is None:
         if default is _MISSING:
@@ -105,5 +107,3 @@ def query_int(request: Request, name: str, *, default: int, minimum: int, maximu
     if not minimum <= value <= maximum:
         raise invalid(name, f"must be between {minimum} and {maximum}")
     return value
-
-

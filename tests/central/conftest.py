@@ -90,7 +90,12 @@ def store(client: TestClient) -> dict[str, Any]:
     created = client.post("/api/v1/stores", json={"code": code, "name": "Test bakery"})
     assert created.status_code == 201, created.text
     store = created.json()
-    for sku, price in [("BAGEL-PLAIN", 3200), ("BAGEL-SESAME", 3500), ("CROISSANT", 3800), ("SCONE", 3300)]:
+    for sku, price in [
+        ("BAGEL-PLAIN", 3200),
+        ("BAGEL-SESAME", 3500),
+        ("CROISSANT", 3800),
+        ("SCONE", 3300),
+    ]:
         r = client.post(
             f"/api/v1/stores/{store['id']}/products",
             json={"sku": sku, "name": sku.title(), "unit_price_krw": price},
@@ -101,7 +106,9 @@ def store(client: TestClient) -> dict[str, Any]:
 
 @pytest.fixture
 def session_uuid(client: TestClient, store: dict[str, Any]) -> str:
-    r = client.post("/api/v1/tray-sessions", json={"store_id": store["id"], "counter_id": "counter-1"})
+    r = client.post(
+        "/api/v1/tray-sessions", json={"store_id": store["id"], "counter_id": "counter-1"}
+    )
     assert r.status_code == 201, r.text
     return r.json()["uuid"]
 

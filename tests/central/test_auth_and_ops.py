@@ -12,7 +12,11 @@ from tests.central.conftest import ADMIN_KEY
 def test_api_needs_the_admin_key(client: TestClient, key: str | None) -> None:
     headers = {} if key is None else {"X-ADMIN-KEY": key}
     client.headers.pop("X-ADMIN-KEY")
-    for method, path in [("GET", "/api/v1/stores"), ("POST", "/api/v1/stores"), ("GET", "/api/v1/reviews")]:
+    for method, path in [
+        ("GET", "/api/v1/stores"),
+        ("POST", "/api/v1/stores"),
+        ("GET", "/api/v1/reviews"),
+    ]:
         r = client.request(method, path, headers=headers, json={"code": "X", "name": "x"})
         assert r.status_code == 401 and r.json()["error"] == "unauthorized"
     assert client.get("/api/v1/stores", headers={"X-ADMIN-KEY": ADMIN_KEY}).status_code == 200
@@ -25,7 +29,9 @@ def test_health_ready_and_metrics_need_no_key(client: TestClient) -> None:
     assert ready.status_code == 200 and ready.json()["ready"] is True
     client.get("/api/v1/stores")
     metrics = client.get("/metrics").text
-    assert 'central_http_requests_total{method="GET",route="/api/v1/stores",status="401"}' in metrics
+    assert (
+        'central_http_requests_total{method="GET",route="/api/v1/stores",status="401"}' in metrics
+    )
 
 
 def test_ready_is_503_on_an_unmigrated_database(make_client, tmp_path) -> None:
@@ -50,7 +56,9 @@ def test_openapi_and_docs(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert spec["openapi"].startswith("3.")
     assert "post" in spec["paths"]["/api/v1/tray-sessions/{session}/infer"]
-    assert spec["paths"]["/api/v1/tray-sessions/{session}/infer"]["post"]["summary"].startswith("Send the tray")
+    assert spec["paths"]["/api/v1/tray-sessions/{session}/infer"]["post"]["summary"].startswith(
+        "Send the tray"
+    )
     assert client.get("/docs").headers["content-type"].startswith("text/html")
 
 
@@ -62,13 +70,35 @@ def test_unknown_routes_answer_json(client: TestClient) -> None:
 
 
 def test_store_pagination_and_update(client: TestClient) -> None:
-    ids = [client.post("/api/v1/stores", json={"code": f"PG-{i}-{id(client)}", "name": f"s{i}"}).json()["id"] for i in range(3)]
+    ids = [
+        client.post(
+            "/api/v1/stores", json={"code": f"PG-{i}-{id(client)}", "name": f"s{i}"}
+        ).json()["id"]
+        for i in range(3)
+    ]
     page = client.get("/api/v1/stores", params={"after": ids[0] - 1, "limit": 2}).json()
     assert [s["id"] for s in page["items"]] == ids[:2] and page["next_after"] == ids[1]
     rest = client.get("/api/v1/stores", params={"after": page["next_after"], "limit": 2}).json()
     assert rest["items"][0]["id"] == ids[2]
-    r = client.patch(f"/api/v1/stores/{ids[0]}", json={"name": "renamed", "timezone": "Asia/Tokyo", "active": False})
-    assert r.status_code == 200 and (r.json()["name"], r.json()["timezone"], r.json()["active"]) == ("renamed", "Asia/Tokyo", False)
-    assert client.post("/api/v1/tray-sessions", json={"store_id": ids[0], "counter_id": "c"}).json()["error"] == "store_inactive"
+    r = client.patch(
+        f"/api/v1/stores/{ids[0]}",
+        json={"name": "renamed", "timezone": "Asia/Tokyo", "active": False},
+    )
+    assert r.status_code == 200 and (
+        r.json()["name"],
+        r.json()["timezone"],
+        r.json()["active"],
+    ) == ("renamed", "Asia/Tokyo", False)
+    assert (
+        client.post("/api/v1/tray-sessions", json={"store_id": ids[0], "counter_id": "c"}).json()[
+            "error"
+        ]
+        == "store_inactive"
+    )
     assert client.get("/api/v1/stores/999999999").status_code == 404
     assert client.get("/api/v1/stores", params={"limit": 0}).status_code == 422
+
+
+def test_korean_and_emoji_names_round_trip(client: TestClient) -> None:
+    r = client.post("/api/v1/stores", json={"code": f"KR-{id(client)}", "name": "성수 베이커리 🥐"})
+    assert client.get(f"/api/v1/stores/{r.json()['id']}").json()["name"] == "성수 베이커리 🥐"

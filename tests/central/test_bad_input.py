@@ -11,7 +11,14 @@ from starlette.testclient import TestClient
 from tests.central.conftest import count_rows
 from tests.support.ai_standin import AiStandIn, answer, tiny_png
 
-WRITE_TABLES = ["recognition_runs", "recognition_items", "reviews", "bills", "idempotency_keys", "tray_sessions"]
+WRITE_TABLES = [
+    "recognition_runs",
+    "recognition_items",
+    "reviews",
+    "bills",
+    "idempotency_keys",
+    "tray_sessions",
+]
 
 
 @pytest.fixture
@@ -34,52 +41,78 @@ BAD_FRAMES = [
 
 
 @pytest.mark.parametrize(("body", "status", "code"), BAD_FRAMES)
-def test_bad_frames(client, session_uuid, ai: AiStandIn, unchanged, body: dict[str, Any], status: int, code: str) -> None:
-    r = client.post(f"/api/v1/tray-sessions/{session_uuid}/infer", json=body, headers={"Idempotency-Key": "k"})
+def test_bad_frames(
+    client, session_uuid, ai: AiStandIn, unchanged, body: dict[str, Any], status: int, code: str
+) -> None:
+    r = client.post(
+        f"/api/v1/tray-sessions/{session_uuid}/infer", json=body, headers={"Idempotency-Key": "k"}
+    )
     assert r.status_code == status and r.json()["error"] == code, r.text
     assert r.json()["message"]
     assert ai.requests == []
 
 
 def test_frame_errors_name_the_frame_and_the_limit(client, session_uuid, unchanged) -> None:
-    r = client.post(f"/api/v1/tray-sessions/{session_uuid}/infer", json={"frames_b64": [tiny_png(), "%%%"]})
+    r = client.post(
+        f"/api/v1/tray-sessions/{session_uuid}/infer", json={"frames_b64": [tiny_png(), "%%%"]}
+    )
     assert r.json()["frame"] == 1 and "frames_b64[1]" in r.json()["message"]
-    too_many = client.post(f"/api/v1/tray-sessions/{session_uuid}/infer", json={"frames_b64": [tiny_png()] * 5})
+    too_many = client.post(
+        f"/api/v1/tray-sessions/{session_uuid}/infer", json={"frames_b64": [tiny_png()] * 5}
+    )
     assert too_many.json()["limit"] == "max_frames" and too_many.json()["max"] == 4
 
 
 def test_oversized_frame_is_413_naming_the_limit(make_client, store, ai) -> None:
     client = make_client(MAX_FRAME_BYTES="1000")
-    session = client.post("/api/v1/tray-sessions", json={"store_id": store["id"], "counter_id": "c"}).json()
+    session = client.post(
+        "/api/v1/tray-sessions", json={"store_id": store["id"], "counter_id": "c"}
+    ).json()
     big = base64.b64encode(b"\xff\xd8\xff" + b"\0" * 2000).decode()
     r = client.post(f"/api/v1/tray-sessions/{session['uuid']}/infer", json={"frames_b64": [big]})
-    assert r.status_code == 413 and r.json()["limit"] == "max_frame_bytes" and r.json()["frame"] == 0
+    assert (
+        r.status_code == 413 and r.json()["limit"] == "max_frame_bytes" and r.json()["frame"] == 0
+    )
     assert client.get(f"/api/v1/tray-sessions/{session['uuid']}").json()["runs"] == []
     assert ai.requests == []
 
 
 def test_oversized_body_is_413_naming_the_limit(make_client, store, ai) -> None:
     client = make_client(MAX_BODY_BYTES="2048")
-    session = client.post("/api/v1/tray-sessions", json={"store_id": store["id"], "counter_id": "c"}).json()
+    session = client.post(
+        "/api/v1/tray-sessions", json={"store_id": store["id"], "counter_id": "c"}
+    ).json()
     payload = {"frames_b64": [base64.b64encode(b"\xff\xd8\xff" + b"\1" * 4096).decode()]}
     r = client.post(f"/api/v1/tray-sessions/{session['uuid']}/infer", json=payload)
-    assert r.status_code == 413 and r.json()["limit"] == "max_body_bytes" and r.json()["max"] == 2048
+    assert (
+        r.status_code == 413 and r.json()["limit"] == "max_body_bytes" and r.json()["max"] == 2048
+    )
     # Without Content-Length (chunked), the limit still holds.
     chunks = (b'{"frames_b64": ["' + b"A" * 1024 for _ in range(4))
-    streamed = client.post(f"/api/v1/tray-sessions/{session['uuid']}/infer", content=chunks,
-                           headers={"content-type": "application/json"})
+    streamed = client.post(
+        f"/api/v1/tray-sessions/{session['uuid']}/infer",
+        content=chunks,
+        headers={"content-type": "application/json"},
+    )
     assert streamed.status_code == 413 and streamed.json()["error"] == "payload_too_large"
     assert client.get(f"/api/v1/tray-sessions/{session['uuid']}").json()["runs"] == []
     assert ai.requests == []
 
 
 def test_invalid_json(client, session_uuid, unchanged) -> None:
-    r = client.post(f"/api/v1/tray-sessions/{session_uuid}/infer", content=b"{nope", headers={"content-type": "application/json"})
+    r = client.post(
+        f"/api/v1/tray-sessions/{session_uuid}/infer",
+        content=b"{nope",
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 400 and r.json()["error"] == "invalid_json"
 
 
 def test_unknown_session_and_store(client, store, unchanged) -> None:
-    r = client.post("/api/v1/tray-sessions/00000000-0000-0000-0000-000000000000/infer", json={"frames_b64": [tiny_png()]})
+    r = client.post(
+        "/api/v1/tray-sessions/00000000-0000-0000-0000-000000000000/infer",
+        json={"frames_b64": [tiny_png()]},
+    )
     assert r.status_code == 404 and r.json()["error"] == "not_found"
     r = client.post("/api/v1/tray-sessions", json={"store_id": 987654321, "counter_id": "c"})
     assert r.status_code == 404 and r.json()["store_id"] == 987654321
@@ -94,21 +127,31 @@ def test_unknown_session_and_store(client, store, unchanged) -> None:
         ([{"sku": "SCONE", "count": -1}], "invalid_field", "items[0].count"),
         ([{"sku": "SCONE", "count": 0}], "invalid_field", "items[0].count"),
         ([{"sku": "SCONE", "count": 1.5}], "invalid_field", "items[0].count"),
-        ([{"sku": "SCONE", "count": 1}, {"sku": "SCONE", "count": 2}], "invalid_field", "items[1].sku"),
+        (
+            [{"sku": "SCONE", "count": 1}, {"sku": "SCONE", "count": 2}],
+            "invalid_field",
+            "items[1].sku",
+        ),
         ([], "invalid_field", "items"),
     ],
 )
 def test_bad_resolutions_change_nothing(client, session_uuid, ai, items, code, field) -> None:
     ai.answer = answer("REVIEW", [("SCONE", 1, 0.5)])
-    review = client.post(f"/api/v1/tray-sessions/{session_uuid}/infer", json={"frames_b64": [tiny_png()]}).json()["review"]
-    r = client.post(f"/api/v1/reviews/{review['id']}/resolve", json={"reviewer": "kim", "items": items})
+    review = client.post(
+        f"/api/v1/tray-sessions/{session_uuid}/infer", json={"frames_b64": [tiny_png()]}
+    ).json()["review"]
+    r = client.post(
+        f"/api/v1/reviews/{review['id']}/resolve", json={"reviewer": "kim", "items": items}
+    )
     assert r.status_code == 422 and r.json()["error"] == code and r.json()["field"] == field, r.text
     after = client.get(f"/api/v1/reviews/{review['id']}").json()
     assert after["status"] == "OPEN" and after["final_items"] is None
     assert client.get(f"/api/v1/tray-sessions/{session_uuid}").json()["status"] == "IN_REVIEW"
 
 
-def test_inactive_products_cannot_be_resolved_or_recognized(client, store, session_uuid, ai) -> None:
+def test_inactive_products_cannot_be_resolved_or_recognized(
+    client, store, session_uuid, ai
+) -> None:
     client.patch(f"/api/v1/stores/{store['id']}/products/SCONE", json={"active": False})
     client.post(f"/api/v1/tray-sessions/{session_uuid}/infer", json={"frames_b64": [tiny_png()]})
     assert "SCONE" not in ai.requests[-1]["body"]["candidate_skus"]
@@ -150,13 +193,18 @@ def test_bad_products(client, store, body, field) -> None:
 def test_duplicates_are_409(client, store) -> None:
     r = client.post("/api/v1/stores", json={"code": store["code"], "name": "again"})
     assert r.status_code == 409 and r.json()["error"] == "store_code_taken"
-    r = client.post(f"/api/v1/stores/{store['id']}/products", json={"sku": "SCONE", "name": "x", "unit_price_krw": 1})
+    r = client.post(
+        f"/api/v1/stores/{store['id']}/products",
+        json={"sku": "SCONE", "name": "x", "unit_price_krw": 1},
+    )
     assert r.status_code == 409 and r.json()["error"] == "sku_taken"
 
 
 def test_bad_checkout_body(client, session_uuid, ai) -> None:
     ai.answer = answer("AUTO", [("SCONE", 1, 0.99)])
     client.post(f"/api/v1/tray-sessions/{session_uuid}/infer", json={"frames_b64": [tiny_png()]})
-    r = client.post(f"/api/v1/tray-sessions/{session_uuid}/checkout", json={"payment_status": "MAYBE"})
+    r = client.post(
+        f"/api/v1/tray-sessions/{session_uuid}/checkout", json={"payment_status": "MAYBE"}
+    )
     assert r.status_code == 422 and r.json()["field"] == "payment_status"
     assert client.get(f"/api/v1/tray-sessions/{session_uuid}").json()["bill"] is None

@@ -34,15 +34,23 @@ def test_same_key_different_body_is_422_and_changes_nothing(
     client: TestClient, session_uuid: str, ai: AiStandIn
 ) -> None:
     headers = {"Idempotency-Key": "infer-2"}
-    client.post(f"/api/v1/tray-sessions/{session_uuid}/infer", json={"frames_b64": [tiny_png()]}, headers=headers)
+    client.post(
+        f"/api/v1/tray-sessions/{session_uuid}/infer",
+        json={"frames_b64": [tiny_png()]},
+        headers=headers,
+    )
     other = client.post(
-        f"/api/v1/tray-sessions/{session_uuid}/infer", json={"frames_b64": [tiny_jpeg_b64(7)]}, headers=headers
+        f"/api/v1/tray-sessions/{session_uuid}/infer",
+        json={"frames_b64": [tiny_jpeg_b64(7)]},
+        headers=headers,
     )
     assert other.status_code == 422 and other.json()["error"] == "idempotency_key_reused"
     assert len(_runs(client, session_uuid)) == 1
 
 
-def test_retry_while_the_first_still_runs_is_409(client: TestClient, session_uuid: str, ai: AiStandIn) -> None:
+def test_retry_while_the_first_still_runs_is_409(
+    client: TestClient, session_uuid: str, ai: AiStandIn
+) -> None:
     ai.release.clear()  # the AI holds the first request until released
     url = f"/api/v1/tray-sessions/{session_uuid}/infer"
     body, headers = {"frames_b64": [tiny_png()]}, {"Idempotency-Key": "infer-3"}
@@ -56,21 +64,35 @@ def test_retry_while_the_first_still_runs_is_409(client: TestClient, session_uui
     assert len(ai.requests) == 1
 
 
-def test_checkout_and_resolve_retries_create_one_bill(client: TestClient, session_uuid: str, ai: AiStandIn) -> None:
+def test_checkout_and_resolve_retries_create_one_bill(
+    client: TestClient, session_uuid: str, ai: AiStandIn
+) -> None:
     ai.answer = answer("REVIEW", [("SCONE", 1, 0.5)])
-    review = client.post(f"/api/v1/tray-sessions/{session_uuid}/infer", json={"frames_b64": [tiny_png()]}).json()["review"]
+    review = client.post(
+        f"/api/v1/tray-sessions/{session_uuid}/infer", json={"frames_b64": [tiny_png()]}
+    ).json()["review"]
     resolve = {"reviewer": "lee", "items": [{"sku": "SCONE", "count": 2}]}
-    r1 = client.post(f"/api/v1/reviews/{review['id']}/resolve", json=resolve, headers={"Idempotency-Key": "r"})
-    r2 = client.post(f"/api/v1/reviews/{review['id']}/resolve", json=resolve, headers={"Idempotency-Key": "r"})
+    r1 = client.post(
+        f"/api/v1/reviews/{review['id']}/resolve", json=resolve, headers={"Idempotency-Key": "r"}
+    )
+    r2 = client.post(
+        f"/api/v1/reviews/{review['id']}/resolve", json=resolve, headers={"Idempotency-Key": "r"}
+    )
     assert r1.status_code == r2.status_code == 200 and r1.json() == r2.json()
     pay = {"payment_status": "PAID", "payment_reference": "pg-77"}
-    c1 = client.post(f"/api/v1/tray-sessions/{session_uuid}/checkout", json=pay, headers={"Idempotency-Key": "c"})
-    c2 = client.post(f"/api/v1/tray-sessions/{session_uuid}/checkout", json=pay, headers={"Idempotency-Key": "c"})
+    c1 = client.post(
+        f"/api/v1/tray-sessions/{session_uuid}/checkout", json=pay, headers={"Idempotency-Key": "c"}
+    )
+    c2 = client.post(
+        f"/api/v1/tray-sessions/{session_uuid}/checkout", json=pay, headers={"Idempotency-Key": "c"}
+    )
     assert c1.status_code == c2.status_code == 201 and c1.json() == c2.json()
     assert c1.json()["bill"]["total_krw"] == 2 * 3300
 
 
-def test_a_rejected_request_does_not_burn_its_key(client: TestClient, session_uuid: str, ai: AiStandIn) -> None:
+def test_a_rejected_request_does_not_burn_its_key(
+    client: TestClient, session_uuid: str, ai: AiStandIn
+) -> None:
     url, headers = f"/api/v1/tray-sessions/{session_uuid}/checkout", {"Idempotency-Key": "early"}
     assert client.post(url, json={}, headers=headers).status_code == 409  # not payable yet
     ai.answer = answer("AUTO", [("SCONE", 1, 0.99)])
@@ -78,7 +100,9 @@ def test_a_rejected_request_does_not_burn_its_key(client: TestClient, session_uu
     assert client.post(url, json={}, headers=headers).status_code == 201
 
 
-def test_two_infers_racing_on_one_session(client: TestClient, session_uuid: str, ai: AiStandIn) -> None:
+def test_two_infers_racing_on_one_session(
+    client: TestClient, session_uuid: str, ai: AiStandIn
+) -> None:
     ai.release.clear()
     url = f"/api/v1/tray-sessions/{session_uuid}/infer"
     with ThreadPoolExecutor(1) as pool:
@@ -92,7 +116,9 @@ def test_two_infers_racing_on_one_session(client: TestClient, session_uuid: str,
     assert client.get(f"/api/v1/tray-sessions/{session_uuid}").json()["status"] == "PAYABLE"
 
 
-def test_many_simultaneous_infers_store_exactly_one_run(client: TestClient, session_uuid: str, ai: AiStandIn) -> None:
+def test_many_simultaneous_infers_store_exactly_one_run(
+    client: TestClient, session_uuid: str, ai: AiStandIn
+) -> None:
     ai.behaviour, ai.delay_s = "slow", 0.3
     url = f"/api/v1/tray-sessions/{session_uuid}/infer"
     start = threading.Barrier(6)
@@ -107,7 +133,9 @@ def test_many_simultaneous_infers_store_exactly_one_run(client: TestClient, sess
     assert len(_runs(client, session_uuid)) == codes.count(201)
 
 
-def test_racing_checkouts_make_one_bill(client: TestClient, session_uuid: str, ai: AiStandIn) -> None:
+def test_racing_checkouts_make_one_bill(
+    client: TestClient, session_uuid: str, ai: AiStandIn
+) -> None:
     ai.answer = answer("AUTO", [("CROISSANT", 1, 0.99)])
     client.post(f"/api/v1/tray-sessions/{session_uuid}/infer", json={"frames_b64": [tiny_png()]})
     bills_before = count_rows(client, "bills")
@@ -115,7 +143,9 @@ def test_racing_checkouts_make_one_bill(client: TestClient, session_uuid: str, a
 
     def go(_: int) -> int:
         start.wait()
-        return client.post(f"/api/v1/tray-sessions/{session_uuid}/checkout", json={"payment_status": "PAID"}).status_code
+        return client.post(
+            f"/api/v1/tray-sessions/{session_uuid}/checkout", json={"payment_status": "PAID"}
+        ).status_code
 
     with ThreadPoolExecutor(4) as pool:
         codes = sorted(pool.map(go, range(4)))

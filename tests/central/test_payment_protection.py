@@ -19,7 +19,9 @@ FAILURES = [
 
 
 def _infer(client: TestClient, session_uuid: str) -> dict:
-    r = client.post(f"/api/v1/tray-sessions/{session_uuid}/infer", json={"frames_b64": [tiny_png()]})
+    r = client.post(
+        f"/api/v1/tray-sessions/{session_uuid}/infer", json={"frames_b64": [tiny_png()]}
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -29,7 +31,9 @@ def _assert_protected(client: TestClient, session_uuid: str, body: dict, ai_stat
     assert body["run"]["decision"] == "UNKNOWN"
     assert body["review"]["reason"] == "AI_UNAVAILABLE" and body["review"]["status"] == "OPEN"
     assert body["status"] == "IN_REVIEW" and body["payable"] is False
-    checkout = client.post(f"/api/v1/tray-sessions/{session_uuid}/checkout", json={"payment_status": "PAID"})
+    checkout = client.post(
+        f"/api/v1/tray-sessions/{session_uuid}/checkout", json={"payment_status": "PAID"}
+    )
     assert checkout.status_code == 409 and checkout.json()["error"] == "not_payable"
     assert client.get(f"/api/v1/tray-sessions/{session_uuid}").json()["bill"] is None
 
@@ -49,34 +53,47 @@ def test_refused_connection_opens_a_review(make_client, store, ai: AiStandIn) ->
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     client = make_client(AI_BASE_URL=f"http://127.0.0.1:{port}")
-    session = client.post("/api/v1/tray-sessions", json={"store_id": store["id"], "counter_id": "c"}).json()
+    session = client.post(
+        "/api/v1/tray-sessions", json={"store_id": store["id"], "counter_id": "c"}
+    ).json()
     body = _infer(client, session["uuid"])
     _assert_protected(client, session["uuid"], body, "UNREACHABLE")
 
 
 def test_wrong_ai_key_is_a_failure_not_an_answer(make_client, store, ai: AiStandIn) -> None:
     client = make_client(AI_ADMIN_KEY="not-the-ai-key")
-    session = client.post("/api/v1/tray-sessions", json={"store_id": store["id"], "counter_id": "c"}).json()
+    session = client.post(
+        "/api/v1/tray-sessions", json={"store_id": store["id"], "counter_id": "c"}
+    ).json()
     body = _infer(client, session["uuid"])
     _assert_protected(client, session["uuid"], body, "HTTP_4XX")
 
 
 @pytest.mark.parametrize("decision", ["REVIEW", "UNKNOWN"])
-def test_unsure_answers_open_a_review(client: TestClient, session_uuid: str, ai: AiStandIn, decision: str) -> None:
-    ai.answer = answer(decision, [("SCONE", 1, 0.4), (None, 1, 0.1)] if decision == "UNKNOWN" else [("SCONE", 1, 0.5)])
+def test_unsure_answers_open_a_review(
+    client: TestClient, session_uuid: str, ai: AiStandIn, decision: str
+) -> None:
+    ai.answer = answer(
+        decision,
+        [("SCONE", 1, 0.4), (None, 1, 0.1)] if decision == "UNKNOWN" else [("SCONE", 1, 0.5)],
+    )
     body = _infer(client, session_uuid)
     assert body["run"]["ai_status"] == "OK" and body["run"]["decision"] == decision
     assert body["review"]["reason"] == decision and not body["payable"]
     assert client.post(f"/api/v1/tray-sessions/{session_uuid}/checkout", json={}).status_code == 409
 
 
-def test_auto_with_an_unmatched_item_breaks_the_contract(client: TestClient, session_uuid: str, ai: AiStandIn) -> None:
+def test_auto_with_an_unmatched_item_breaks_the_contract(
+    client: TestClient, session_uuid: str, ai: AiStandIn
+) -> None:
     ai.answer = answer("AUTO", [("SCONE", 1, 0.99), (None, 1, 0.99)])
     body = _infer(client, session_uuid)
     _assert_protected(client, session_uuid, body, "INVALID_RESPONSE")
 
 
-def test_a_rescan_after_an_outage_can_make_the_tray_payable(client: TestClient, session_uuid: str, ai: AiStandIn) -> None:
+def test_a_rescan_after_an_outage_can_make_the_tray_payable(
+    client: TestClient, session_uuid: str, ai: AiStandIn
+) -> None:
     ai.behaviour = "error500"
     first = _infer(client, session_uuid)
     ai.behaviour, ai.answer = "ok", answer("AUTO", [("CROISSANT", 2, 0.99)])
@@ -88,11 +105,16 @@ def test_a_rescan_after_an_outage_can_make_the_tray_payable(client: TestClient, 
     assert bill["total_krw"] == 2 * 3800
 
 
-def test_resolving_a_superseded_review_is_refused(client: TestClient, session_uuid: str, ai: AiStandIn) -> None:
+def test_resolving_a_superseded_review_is_refused(
+    client: TestClient, session_uuid: str, ai: AiStandIn
+) -> None:
     ai.answer = answer("REVIEW", [("SCONE", 1, 0.5)])
     old = _infer(client, session_uuid)["review"]
     ai.answer = answer("REVIEW", [("SCONE", 2, 0.5)])
     _infer(client, session_uuid)
-    r = client.post(f"/api/v1/reviews/{old['id']}/resolve", json={"reviewer": "kim", "items": [{"sku": "SCONE", "count": 1}]})
+    r = client.post(
+        f"/api/v1/reviews/{old['id']}/resolve",
+        json={"reviewer": "kim", "items": [{"sku": "SCONE", "count": 1}]},
+    )
     assert r.status_code == 409 and r.json()["error"] == "review_not_open"
     assert client.get(f"/api/v1/tray-sessions/{session_uuid}").json()["payable"] is False

@@ -9,9 +9,13 @@ from starlette.testclient import TestClient
 from tests.support.ai_standin import AiStandIn, answer, tiny_jpeg_b64, tiny_png
 
 
-def test_review_flow_from_tray_to_bill(client: TestClient, store: dict[str, Any], ai: AiStandIn) -> None:
+def test_review_flow_from_tray_to_bill(
+    client: TestClient, store: dict[str, Any], ai: AiStandIn
+) -> None:
     assert client.get("/api/v1/stores").status_code == 200
-    session = client.post("/api/v1/tray-sessions", json={"store_id": store["id"], "counter_id": "c1"}).json()
+    session = client.post(
+        "/api/v1/tray-sessions", json={"store_id": store["id"], "counter_id": "c1"}
+    ).json()
     assert session["status"] == "OPEN" and not session["payable"]
 
     ai.answer = answer("REVIEW", [("BAGEL-PLAIN", 2, 0.62), ("CROISSANT", 1, 0.97)])
@@ -23,7 +27,10 @@ def test_review_flow_from_tray_to_bill(client: TestClient, store: dict[str, Any]
     body = r.json()
     assert body["run"]["decision"] == "REVIEW" and body["run"]["ai_status"] == "OK"
     assert body["run"]["model_version"] == "standin-1"
-    assert [(i["sku"], i["count"]) for i in body["run"]["items"]] == [("BAGEL-PLAIN", 2), ("CROISSANT", 1)]
+    assert [(i["sku"], i["count"]) for i in body["run"]["items"]] == [
+        ("BAGEL-PLAIN", 2),
+        ("CROISSANT", 1),
+    ]
     assert body["review"]["status"] == "OPEN" and body["review"]["reason"] == "REVIEW"
     assert body["status"] == "IN_REVIEW" and not body["payable"]
 
@@ -37,11 +44,16 @@ def test_review_flow_from_tray_to_bill(client: TestClient, store: dict[str, Any]
     blocked = client.post(f"/api/v1/tray-sessions/{session['uuid']}/checkout", json={})
     assert blocked.status_code == 409 and blocked.json()["error"] == "not_payable"
 
-    open_reviews = client.get("/api/v1/reviews", params={"store_id": store["id"], "status": "OPEN"}).json()
+    open_reviews = client.get(
+        "/api/v1/reviews", params={"store_id": store["id"], "status": "OPEN"}
+    ).json()
     assert [rv["id"] for rv in open_reviews["items"]] == [body["review"]["id"]]
     resolved = client.post(
         f"/api/v1/reviews/{body['review']['id']}/resolve",
-        json={"reviewer": "staff-kim", "items": [{"sku": "BAGEL-SESAME", "count": 2}, {"sku": "CROISSANT", "count": 1}]},
+        json={
+            "reviewer": "staff-kim",
+            "items": [{"sku": "BAGEL-SESAME", "count": 2}, {"sku": "CROISSANT", "count": 1}],
+        },
     )
     assert resolved.status_code == 200, resolved.text
     assert resolved.json()["resolved_by"] == "staff-kim"
@@ -54,9 +66,15 @@ def test_review_flow_from_tray_to_bill(client: TestClient, store: dict[str, Any]
     assert bill.status_code == 201, bill.text
     b = bill.json()["bill"]
     assert b["total_krw"] == 2 * 3500 + 3800
-    assert b["source"] == "REVIEW" and b["payment_status"] == "PAID" and b["payment_reference"] == "card-0001"
+    assert (
+        b["source"] == "REVIEW"
+        and b["payment_status"] == "PAID"
+        and b["payment_reference"] == "card-0001"
+    )
     assert [(line["sku"], line["count"], line["unit_price_krw"]) for line in b["lines"]] == [
-        ("BAGEL-SESAME", 2, 3500), ("CROISSANT", 1, 3800)]
+        ("BAGEL-SESAME", 2, 3500),
+        ("CROISSANT", 1, 3800),
+    ]
     assert bill.json()["status"] == "CHECKED_OUT"
 
     again = client.post(f"/api/v1/tray-sessions/{session['uuid']}/checkout", json={})
@@ -65,11 +83,17 @@ def test_review_flow_from_tray_to_bill(client: TestClient, store: dict[str, Any]
     assert shown["bill"]["total_krw"] == b["total_krw"] and len(shown["runs"]) == 1
 
 
-def test_auto_tray_is_billed_from_server_prices(client: TestClient, session_uuid: str, ai: AiStandIn) -> None:
+def test_auto_tray_is_billed_from_server_prices(
+    client: TestClient, session_uuid: str, ai: AiStandIn
+) -> None:
     ai.answer = answer("AUTO", [("SCONE", 3, 0.99)])
-    r = client.post(f"/api/v1/tray-sessions/{session_uuid}/infer", json={"frames_b64": [tiny_png()]})
+    r = client.post(
+        f"/api/v1/tray-sessions/{session_uuid}/infer", json={"frames_b64": [tiny_png()]}
+    )
     assert r.status_code == 201 and r.json()["review"] is None and r.json()["payable"]
-    bill = client.post(f"/api/v1/tray-sessions/{session_uuid}/checkout", json={"payment_status": "PAID"})
+    bill = client.post(
+        f"/api/v1/tray-sessions/{session_uuid}/checkout", json={"payment_status": "PAID"}
+    )
     assert bill.status_code == 201
     assert bill.json()["bill"]["total_krw"] == 3 * 3300
     assert bill.json()["bill"]["source"] == "AUTO"

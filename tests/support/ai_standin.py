@@ -67,7 +67,9 @@ class AiStandIn:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                standin.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                standin.requests.append(
+                    {"path": self.path, "headers": dict(self.headers), "body": body}
+                )
                 standin.entered.set()
                 standin.release.wait(timeout=30)
                 behaviour = standin.behaviour
@@ -83,8 +85,13 @@ class AiStandIn:
                 if behaviour == "garbage":
                     return self._raw(200, b"<html>definitely not json")
                 if behaviour == "contract_breach":
-                    return self._send(200, {"decision": "AUTO", "items": [{"sku": "NOT-A-CANDIDATE",
-                                                                           "count": 1, "confidence": 0.99}]})
+                    return self._send(
+                        200,
+                        {
+                            "decision": "AUTO",
+                            "items": [{"sku": "NOT-A-CANDIDATE", "count": 1, "confidence": 0.99}],
+                        },
+                    )
                 return self._send(200, standin.answer or default_answer(body))
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
@@ -104,12 +111,23 @@ def default_answer(body: dict[str, Any]) -> dict[str, Any]:
     skus = body.get("candidate_skus") or []
     digest = hashlib.sha256("".join(body.get("frames_b64", [])).encode()).digest()
     items = [
-        {"sku": sku, "count": 1 + digest[i] % 2, "confidence": 0.95,
-         "candidates": [{"sku": sku, "score": 0.95}], "boxes": [{"frame": 0, "box": [0, 0, 10, 10]}]}
+        {
+            "sku": sku,
+            "count": 1 + digest[i] % 2,
+            "confidence": 0.95,
+            "candidates": [{"sku": sku, "score": 0.95}],
+            "boxes": [{"frame": 0, "box": [0, 0, 10, 10]}],
+        }
         for i, sku in enumerate(skus[:2])
     ]
-    return {"decision": "AUTO", "reason": "stand-in", "items": items, "model_version": "standin-1",
-            "device": "cpu", "timings_ms": {"total": 1.0}}
+    return {
+        "decision": "AUTO",
+        "reason": "stand-in",
+        "items": items,
+        "model_version": "standin-1",
+        "device": "cpu",
+        "timings_ms": {"total": 1.0},
+    }
 
 
 def answer(decision: str, items: list[tuple[str | None, int, float]]) -> dict[str, Any]:
@@ -117,8 +135,13 @@ def answer(decision: str, items: list[tuple[str | None, int, float]]) -> dict[st
         "decision": decision,
         "reason": f"stand-in {decision.lower()}",
         "items": [
-            {"sku": sku, "count": count, "confidence": conf, "candidates": [{"sku": sku, "score": conf}],
-             "boxes": [{"frame": 0, "box": [1, 2, 30, 40]}]}
+            {
+                "sku": sku,
+                "count": count,
+                "confidence": conf,
+                "candidates": [{"sku": sku, "score": conf}],
+                "boxes": [{"frame": 0, "box": [1, 2, 30, 40]}],
+            }
             for sku, count, conf in items
         ],
         "model_version": "standin-1",
@@ -139,4 +162,6 @@ def tiny_png() -> str:
 
 def tiny_jpeg_b64(seed: int = 0) -> str:
     """JPEG-signed bytes that differ by seed (the stand-in never decodes them)."""
-    return base64.b64encode(b"\xff\xd8\xff\xe0" + seed.to_bytes(4, "big") * 8 + b"\xff\xd9").decode()
+    return base64.b64encode(
+        b"\xff\xd8\xff\xe0" + seed.to_bytes(4, "big") * 8 + b"\xff\xd9"
+    ).decode()

@@ -56,14 +56,21 @@ class MySQLServer:
 
     def connect(self, database: str | None = None) -> pymysql.Connection:
         return pymysql.connect(
-            host=self.host, port=self.port, user=self.user, password=self.password,
-            database=database, autocommit=True, charset="utf8mb4",
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            database=database,
+            autocommit=True,
+            charset="utf8mb4",
         )
 
     def create_database(self, prefix: str = "bakesight") -> str:
         name = f"{prefix}_{uuid.uuid4().hex[:10]}"
         with contextlib.closing(self.connect()) as conn, conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+            cur.execute(
+                f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            )
         return name
 
 
@@ -73,8 +80,11 @@ def mysql_server() -> Iterator[MySQLServer]:
     if url:
         parts = urlsplit(url)
         yield MySQLServer(
-            host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
-            user=parts.username or "root", password=parts.password or "", kind="env",
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 3306,
+            user=parts.username or "root",
+            password=parts.password or "",
+            kind="env",
         )
         return
     if _docker_answers():
@@ -104,7 +114,9 @@ def _docker_answers() -> bool:
 def _testcontainers_mysql() -> Iterator[MySQLServer]:
     from testcontainers.mysql import MySqlContainer
 
-    with MySqlContainer("mysql:8.0", username="bakesight", password="bakesight-test", dbname="bakesight") as c:
+    with MySqlContainer(
+        "mysql:8.0", username="bakesight", password="bakesight-test", dbname="bakesight"
+    ) as c:
         host, port = c.get_container_host_ip(), int(c.get_exposed_port(3306))
         yield MySQLServer(host, port, "root", "bakesight-test", "testcontainers")
 
@@ -135,19 +147,40 @@ def _throwaway(binary: str) -> Iterator[MySQLServer]:
     as_root = ["--user=root"] if os.geteuid() == 0 else []
     if installer:
         subprocess.run(
-            [installer, "--no-defaults", f"--datadir={datadir}", "--auth-root-authentication-method=normal",
-             "--skip-test-db", *as_root],
-            check=True, capture_output=True,
+            [
+                installer,
+                "--no-defaults",
+                f"--datadir={datadir}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                *as_root,
+            ],
+            check=True,
+            capture_output=True,
         )
     else:  # MySQL proper
-        subprocess.run([binary, "--no-defaults", "--initialize-insecure", f"--datadir={datadir}", *as_root],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [binary, "--no-defaults", "--initialize-insecure", f"--datadir={datadir}", *as_root],
+            check=True,
+            capture_output=True,
+        )
     log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [binary, "--no-defaults", f"--datadir={datadir}", f"--socket={sock}", f"--port={port}",
-         "--bind-address=127.0.0.1", "--skip-name-resolve", "--innodb-buffer-pool-size=128M",
-         "--max-connections=500", f"--pid-file={tmp / 'server.pid'}", *as_root],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            binary,
+            "--no-defaults",
+            f"--datadir={datadir}",
+            f"--socket={sock}",
+            f"--port={port}",
+            "--bind-address=127.0.0.1",
+            "--skip-name-resolve",
+            "--innodb-buffer-pool-size=128M",
+            "--max-connections=500",
+            f"--pid-file={tmp / 'server.pid'}",
+            *as_root,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         root = MySQLServer("127.0.0.1", port, "root", "", "throwaway", str(sock))
@@ -159,7 +192,8 @@ def _throwaway(binary: str) -> Iterator[MySQLServer]:
             except pymysql.err.OperationalError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise NoMySQLServer(
-                        f"the throwaway {binary} did not start: {(tmp / 'server.log').read_text()[-800:]}"
+                        f"the throwaway {binary} did not start: "
+                        f"{(tmp / 'server.log').read_text()[-800:]}"
                     ) from None
                 time.sleep(0.1)
         password = uuid.uuid4().hex

@@ -1,0 +1,98 @@
+"""Settings come from the environment; every problem is named at once, never a value or a trace."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from central.dburl import parse_database_url
+from central.settings import SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD = {"ADMIN_KEY": "admin-key-123", "AI_ADMIN_KEY": "ai-key-12345"}
+
+
+def test_defaults_run_on_the_embedded_database() -> None:
+    s = load_settings(GOOD)
+    assert s.database.dialect == "sqlite" and s.port == 8080 and s.create_tables is False
+    assert s.ai_base_url == "http://127.0.0.1:9000"
+
+
+def test_every_problem_is_named_in_one_message() -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings(
+            {
+                "ADMIN_KEY": "short",
+                "PORT": "99999",
+                "AI_TIMEOUT_SECONDS": "-1",
+                "CREATE_TABLES": "maybe",
+                "AI_BASE_URL": "ftp://x",
+                "DATABASE_URL": "postgres://u:hunter2@h/db",
+            }
+        )
+    message = str(err.value)
+    for name in [
+        "ADMIN_KEY is invalid",
+        "AI_ADMIN_KEY is missing",
+        "PORT is invalid",
+        "AI_TIMEOUT_SECONDS is invalid",
+        "CREATE_TABLES is invalid",
+        "AI_BASE_URL is invalid",
+        "DATABASE_URL is invalid",
+    ]:
+        assert name in message
+    assert "hunter2" not in message and "short" not in message
+
+
+def test_the_cli_prints_one_line_and_no_trace() -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"ADMIN_KEY", "AI_ADMIN_KEY", "DATABASE_URL"}
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "central", "serve"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.strip()
+        == "central: configuration error: ADMIN_KEY is missing; AI_ADMIN_KEY is missing"
+    )
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_runbook_url_maps_onto_aiomysql_keeping_socket_and_charset() -> None:
+    url = "mysql+pymysql://demo:p%40ss@/bake_sight_demo?unix_socket=/cloudsql/proj:asia-northeast3:bake-sight-mysql&charset=utf8mb4"
+    target = parse_database_url(url)
+    assert target.dialect == "mysql" and target.options == {"charset": "utf8mb4"}
+    assert target.url.startswith("mysql+aiomysql://demo:p%40ss@/bake_sight_demo?")
+    assert "unix_socket=%2Fcloudsql%2Fproj%3Aasia-northeast3%3Abake-sight-mysql" in target.url
+    assert (
+        "p%40ss" not in target.describe()
+        and "/cloudsql/proj:asia-northeast3:bake-sight-mysql" in target.describe()
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("mysql+pymysql://u:p@/db", "needs a host"),
+        ("mysql+pymysql://u:p@host/", "names no database"),
+        ("mysql+pymysql://u:p@host/db?sslmode=require", "unsupported MySQL URL option"),
+        ("mysql+pymysql://u:p@host:notaport/db", "invalid port"),
+        ("sqlite://", "file path"),
+        ("oracle://x", "unsupported scheme"),
+    ],
+)
+def test_bad_database_urls(url: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_database_url(url)

@@ -39,29 +39,13 @@ def check_frames(data: dict[str, Any], max_frames: int, max_frame_bytes: int) ->
         if not isinstance(frame, str) or not frame:
             raise _frame_error(index, "invalid_frame", "must be a non-empty base64 string")
         if len(frame) > max_encoded + 4:
-            raise ApiError(
-                413,
-                "frame_too_large",
-                f"frames_b64[{index}]: a frame may be at most {max_frame_bytes} bytes",
-                field="frames_b64",
-                frame=index,
-                limit="max_frame_bytes",
-                max=max_frame_bytes,
-            )
+            raise _too_large(index, max_frame_bytes)
         try:
             raw = base64.b64decode(frame, validate=True)
         except (binascii.Error, ValueError):
             raise _frame_error(index, "invalid_base64", "is not valid base64") from None
         if len(raw) > max_frame_bytes:
-            raise ApiError(
-                413,
-                "frame_too_large",
-                f"frames_b64[{index}]: a frame may be at most {max_frame_bytes} bytes",
-                field="frames_b64",
-                frame=index,
-                limit="max_frame_bytes",
-                max=max_frame_bytes,
-            )
+            raise _too_large(index, max_frame_bytes)
         if not raw.startswith(_SIGNATURES):
             raise _frame_error(index, "unsupported_frame_format", "must be a JPEG or PNG image")
     return frames
@@ -69,3 +53,15 @@ def check_frames(data: dict[str, Any], max_frames: int, max_frame_bytes: int) ->
 
 def _frame_error(index: int, code: str, message: str) -> ApiError:
     return ApiError(422, code, f"frames_b64[{index}]: {message}", field="frames_b64", frame=index)
+
+
+def _too_large(index: int, max_frame_bytes: int) -> ApiError:
+    return ApiError(
+        413,
+        "frame_too_large",
+        f"frames_b64[{index}]: a frame may be at most {max_frame_bytes} bytes",
+        field="frames_b64",
+        frame=index,
+        limit="max_frame_bytes",
+        max=max_frame_bytes,
+    )

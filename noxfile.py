@@ -44,8 +44,9 @@ def central(session: nox.Session) -> None:
         "CREATE_TABLES": "1",
     }
     session.run("python", "-m", "central", "seed", env=env)
-    session.run("python", "-m", "central", "serve", "--host", "127.0.0.1",
-                *session.posargs, env=env)
+    session.run(
+        "python", "-m", "central", "serve", "--host", "127.0.0.1", *session.posargs, env=env
+    )
 
 
 @nox.session(python=PYTHON)

@@ -72,6 +72,6 @@ def ai(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def gpu_smoke(session: nox.Session) -> None:
-    """On the GPU VM: the real pipeline must answer the trays on CUDA as on CPU (`-- --cpu`: CPU)."""
+    """On the GPU VM: the real pipeline answers the trays on CUDA as on CPU (`-- --cpu`: CPU)."""
     _install(session, "ai")
     session.run("python", "-m", "ai", "smoke", *session.posargs)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection
-from typing import Any
+from typing import Any, TypeGuard
 
 DECISIONS = ("AUTO", "REVIEW", "UNKNOWN")
 
@@ -65,7 +65,7 @@ def _item_problems(item: Any, decision: Any, candidates: set[str], frame_count: 
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         problems.append(f"count must be a whole number of at least 1, got {count!r}")
     confidence = item.get("confidence")
-    if not _is_number(confidence) or not 0 <= confidence <= 1:
+    if not (_is_number(confidence) and 0 <= confidence <= 1):
         problems.append(f"confidence must be a number in [0, 1], got {confidence!r}")
     ranked = item.get("candidates")
     if not isinstance(ranked, list):
@@ -100,5 +100,5 @@ def _is_box(box: Any, frame_count: int) -> bool:
     )
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,7 +90,7 @@ class MockRecognizer:
         return Recognition(decision, reason, tuple(items))
 
 
-def _marker(info: dict[str, Any]) -> str | None:
+def _marker(info: Mapping[Any, Any]) -> str | None:
     if MARKER in info:
         return str(info[MARKER])
     comment = info.get("comment")

@@ -40,12 +40,16 @@ def _serve(host: str | None, port: int | None) -> int:
     except SettingsError as error:
         print(error, file=sys.stderr)
         return CONFIG_ERROR
+    import logging
+
     import uvicorn
 
     from ai.app import create_app
     from ai.device import DeviceError
     from ai.factory import PipelineMissing
 
+    # uvicorn configures only its own loggers; without this the service's lines would be dropped.
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s:     %(message)s")
     try:
         app = create_app(settings)
     except (PipelineMissing, DeviceError) as error:

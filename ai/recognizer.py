@@ -31,7 +31,8 @@ class Decision(StrEnum):
 class TrayRequest:
     """What a recognizer gets: the decoded frames of one tray and the store's SKUs."""
 
-    frames: Sequence[Image.Image]  # RGB, EXIF-upright; `.info` keeps the frame's text metadata
+    # RGB and EXIF-upright (numpy.asarray(frame) is uint8 HxWx3); `.info` keeps text metadata.
+    frames: Sequence[Image.Image]
     candidate_skus: tuple[str, ...]  # the only SKUs an answer may name
     top_k: int  # how many ranked candidates per item
 

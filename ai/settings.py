@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.config import Config
+from starlette.config import Config, undefined
 from starlette.datastructures import Secret
 
 MIB = 1024 * 1024
@@ -71,11 +71,9 @@ class _CollectingConfig(Config):
         self.problems: list[str] = []
 
     def __call__(
-        self, key: str, cast: Callable[[Any], Any] | None = None, default: Any = None, **kwargs: Any
+        self, key: str, cast: Callable[[Any], Any] | None = None, default: Any = undefined
     ) -> Any:
         try:
-            if default is None:
-                return self.get(key, cast)
             return self.get(key, cast, default)
         except KeyError:
             self.problems.append(f"{key} is missing")

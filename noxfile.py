@@ -15,23 +15,26 @@ PYTHON = "3.11"
 
 def _install(session: nox.Session, *extras: str) -> None:
     """Install the project with the given extras into the session's venv."""
+    if "ai" in extras:
+        # torch first and exactly: the pinned CPU wheel, never a multi-gigabyte CUDA download.
+        session.install("torch==2.13.0")
     session.install("-e", f".[{','.join(extras)}]")
 
 
 @nox.session(python=PYTHON)
 def test(session: nox.Session) -> None:
     """Run every test that needs neither the cloud nor a GPU (MySQL: testcontainers or mariadbd)."""
-    _install(session, "central", "test")
+    _install(session, "central", "ai", "test")
     session.run("pytest", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """Check style (ruff) and types (mypy)."""
-    _install(session, "central", "test", "lint")
+    _install(session, "central", "ai", "test", "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    session.run("mypy", "central")
+    session.run("mypy", "central", "ai")
 
 
 @nox.session(python=PYTHON)
@@ -54,3 +57,22 @@ def migrate(session: nox.Session) -> None:
     """Apply Central's schema migrations to DATABASE_URL (the embedded database by default)."""
     _install(session, "central")
     session.run("python", "-m", "central", "migrate")
+
+
+@nox.session(python=PYTHON)
+def ai(session: nox.Session) -> None:
+    """Run the AI service at http://127.0.0.1:9000 (mock mode unless AI_MOCK_MODE=0)."""
+    _install(session, "ai")
+    env = {
+        "AI_ADMIN_KEY": os.environ.get("AI_ADMIN_KEY", "local-ai-key"),
+        "AI_MOCK_MODE": os.environ.get("AI_MOCK_MODE", "1"),
+        "AI_HOST": os.environ.get("AI_HOST", "127.0.0.1"),
+    }
+    session.run("python", "-m", "ai", "serve", *session.posargs, env=env)
+
+
+@nox.session(python=PYTHON)
+def gpu_smoke(session: nox.Session) -> None:
+    """On the GPU VM: the real pipeline answers the trays on CUDA as on CPU (`-- --cpu`: CPU)."""
+    _install(session, "ai")
+    session.run("python", "-m", "ai", "smoke", *session.posargs)

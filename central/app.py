@@ -11,8 +11,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from ai.client import AIClient, Timeouts
 from central import migrations, ops, reviews, stores, trays
-from central.ai_client import AiClient
 from central.auth import AdminKeyMiddleware
 from central.db import make_database
 from central.errors import exception_handlers
@@ -37,11 +37,18 @@ def create_app(
         if settings.create_tables:
             applied = await migrations.migrate(database)
             log.info("schema migrations applied", extra={"versions": applied})
-        ai = AiClient(
+        # The connect phase is short (a private IP answers at once or not at all); the read phase
+        # covers the model's own time.
+        connect = settings.ai_connect_timeout_s
+        ai = AIClient(
             settings.ai_base_url,
             str(settings.ai_admin_key),
-            timeout_s=settings.ai_timeout_s,
-            connect_timeout_s=settings.ai_connect_timeout_s,
+            timeouts=Timeouts(
+                connect=connect,
+                read=settings.ai_timeout_s,
+                write=settings.ai_timeout_s,
+                pool=connect,
+            ),
             transport=ai_transport,
         )
         app.state.database, app.state.ai = database, ai

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from ai.client import AIError, AIHTTPError, AIInvalidAnswer, AITimeout
 from central import validation as v
-from central.ai_client import AiAnswer, AiFailure
 from central.db import dumps, is_duplicate, iso, loads, utcnow
 from central.errors import ApiError, conflict, not_found
 from central.frames import check_frames
@@ -208,28 +210,18 @@ async def infer(request: Request) -> JSONResponse:
         database, session, stale_after_s=2 * settings.ai_timeout_s + 30
     )
     try:
-        outcome: AiAnswer | AiFailure
-        try:
-            outcome = await request.app.state.ai.recognize(
-                frames, candidates, request_id=request.scope.get("request_id")
-            )
-        except AiFailure as failure:
-            outcome = failure
-        metrics = request.app.state.metrics
-        metrics.ai_calls.labels("OK" if isinstance(outcome, AiAnswer) else outcome.status).inc()
-        if outcome.latency_ms is not None:
-            metrics.ai_latency.observe(outcome.latency_ms / 1000)
+        outcome = await ask_ai(request, frames, candidates)
         run_id = await store_run(database, session, token, outcome, len(frames))
     except BaseException:
         await release_claim(database, session, token)
         raise
-    if isinstance(outcome, AiFailure):
+    if outcome.answer is None:
         log.warning(
             "AI unavailable; the tray goes to staff review",
             extra={
                 "session": session.uuid,
-                "ai_status": outcome.status,
-                "ai_error": outcome.message,
+                "ai_status": outcome.ai_status,
+                "ai_error": outcome.ai_error,
             },
         )
     session = await session_row(database, session.uuid)
@@ -238,6 +230,43 @@ async def infer(request: Request) -> JSONResponse:
     body["review"] = next((r for r in body["reviews"] if r["run_id"] == run_id), None)
     request.app.state.metrics.decisions.labels(body["run"]["decision"]).inc()
     return JSONResponse(body, status_code=201)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What came of asking the AI: its checked answer, or why there is none."""
+
+    answer: dict[str, Any] | None
+    ai_status: str  # OK, UNREACHABLE, TIMEOUT, HTTP_5XX, HTTP_4XX or INVALID_RESPONSE
+    ai_error: str | None
+    latency_ms: int
+
+
+def _failure_status(error: AIError) -> str:
+    if isinstance(error, AITimeout):
+        return "TIMEOUT"
+    if isinstance(error, AIHTTPError):
+        return "HTTP_5XX" if error.status_code >= 500 else "HTTP_4XX"
+    if isinstance(error, AIInvalidAnswer):
+        return "INVALID_RESPONSE"
+    return "UNREACHABLE"
+
+
+async def ask_ai(request: Request, frames: list[str], candidates: list[str]) -> Outcome:
+    """Every way the call can fail becomes an Outcome without an answer: never an exception."""
+    started = time.perf_counter()
+    try:
+        answer: dict[str, Any] | None = await request.app.state.ai.infer(
+            frames, candidates, request_id=request.scope.get("request_id")
+        )
+        status, error = "OK", None
+    except AIError as failure:
+        answer, status, error = None, _failure_status(failure), str(failure)[:500]
+    latency_ms = int((time.perf_counter() - started) * 1000)
+    metrics = request.app.state.metrics
+    metrics.ai_calls.labels(status).inc()
+    metrics.ai_latency.observe(latency_ms / 1000)
+    return Outcome(answer, status, error, latency_ms)
 
 
 async def claim_for_inference(database: Database, session: Any, stale_after_s: float) -> str:
@@ -286,32 +315,31 @@ async def release_claim(database: Database, session: Any, token: str) -> None:
 
 
 async def store_run(
-    database: Database, session: Any, token: str, outcome: AiAnswer | AiFailure, frame_count: int
+    database: Database, session: Any, token: str, outcome: Outcome, frame_count: int
 ) -> int:
     """Store the run, its items and any review, and move the session on — all or nothing."""
     now = utcnow()
-    if isinstance(outcome, AiAnswer):
+    answer = outcome.answer
+    if answer is not None:
+        decision = answer["decision"]
         run_values = {
-            "decision": outcome.decision,
-            "reason": outcome.reason or outcome.decision.lower(),
-            "ai_status": "OK",
-            "ai_error": None,
-            "model_version": outcome.model_version,
-            "device": outcome.device,
-            "ai_latency_ms": outcome.latency_ms,
+            "decision": decision,
+            "reason": str(answer.get("reason") or decision.lower())[:255],
+            "model_version": str(answer.get("model_version") or "unknown")[:128],
+            "device": str(answer.get("device") or "unknown")[:32],
         }
-        review_reason = None if outcome.decision == "AUTO" else outcome.decision
+        review_reason = None if decision == "AUTO" else decision
     else:
         run_values = {
             "decision": "UNKNOWN",
             "reason": "AI unavailable",
-            "ai_status": outcome.status,
-            "ai_error": outcome.message[:500],
             "model_version": None,
             "device": None,
-            "ai_latency_ms": outcome.latency_ms,
         }
         review_reason = "AI_UNAVAILABLE"
+    run_values.update(
+        ai_status=outcome.ai_status, ai_error=outcome.ai_error, ai_latency_ms=outcome.latency_ms
+    )
     async with database.transaction():
         # Touch the row first: on MySQL this locks it, so the token check below cannot go stale.
         await database.execute(
@@ -329,19 +357,19 @@ async def store_run(
                 session_id=session.id, frame_count=frame_count, created_at=now, **run_values
             )
         )
-        if isinstance(outcome, AiAnswer) and outcome.items:
+        if answer is not None and answer["items"]:
             await database.execute_many(
                 recognition_items.insert(),
                 [
                     {
                         "run_id": run_id,
-                        "sku": item.sku,
-                        "count": item.count,
-                        "confidence": item.confidence,
-                        "candidates": dumps(item.candidates),
-                        "boxes": dumps(item.boxes),
+                        "sku": item["sku"],
+                        "count": item["count"],
+                        "confidence": float(item["confidence"]),
+                        "candidates": dumps(item.get("candidates") or []),
+                        "boxes": dumps(item.get("boxes") or []),
                     }
-                    for item in outcome.items
+                    for item in answer["items"]
                 ],
             )
         # The latest run decides: an older open review no longer describes the tray.

@@ -139,7 +139,7 @@ def answer(decision: str, items: list[tuple[str | None, int, float]]) -> dict[st
                 "sku": sku,
                 "count": count,
                 "confidence": conf,
-                "candidates": [{"sku": sku, "score": conf}],
+                "candidates": [{"sku": sku, "score": conf}] if sku else [],
                 "boxes": [{"frame": 0, "box": [1, 2, 30, 40]}],
             }
             for sku, count, conf in items

@@ -1,0 +1,85 @@
+"""The AI service: routes, middleware and one Starlette app built from the settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from ai import endpoints
+from ai.auth import AdminKeyMiddleware
+from ai.errors import ApiError, api_error, http_error, server_error
+from ai.factory import build_recognizer
+from ai.frames import FrameLimits
+from ai.recognizer import Recognizer
+from ai.settings import Settings
+
+log = logging.getLogger("ai")
+
+routes = [
+    Route("/health", endpoints.health, methods=["GET"]),
+    Route("/ready", endpoints.ready, methods=["GET"]),
+    Route("/v1/infer", endpoints.infer, methods=["POST"]),
+]
+
+exception_handlers = {
+    ApiError: api_error,
+    HTTPException: http_error,
+    Exception: server_error,
+}
+
+
+def create_app(settings: Settings, recognizer: Recognizer | None = None) -> Starlette:
+    """The service for these settings; the recognizer is built now and loaded in the lifespan."""
+    recognizer = recognizer if recognizer is not None else build_recognizer(settings)
+    middleware = [
+        Middleware(
+            AdminKeyMiddleware, admin_key=str(settings.admin_key), open_paths=frozenset({"/health"})
+        ),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.frame_limits = FrameLimits(
+            settings.max_frames, settings.max_frame_bytes, settings.max_frame_pixels
+        )
+        app.state.recognizer = recognizer
+        app.state.ready = False
+        app.state.load_error = None
+        app.state.inference_pool = ThreadPoolExecutor(1, thread_name_prefix="inference")
+        # Load in the background so /health and /ready answer (503) while a model loads.
+        loading = asyncio.create_task(_load(app))
+        try:
+            yield
+        finally:
+            loading.cancel()
+            app.state.inference_pool.shutdown(wait=False, cancel_futures=True)
+
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers=exception_handlers,
+        lifespan=lifespan,
+    )
+
+
+async def _load(app: Starlette) -> None:
+    recognizer = app.state.recognizer
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.run_in_executor(app.state.inference_pool, recognizer.load)
+    except Exception as error:
+        # Stay up and say why on /ready: the log has the traceback, Central sees "not ready".
+        log.exception("loading the recognizer failed")
+        app.state.load_error = f"loading the model failed: {error}"
+        return
+    app.state.ready = True
+    log.info("ready: model %s on %s", recognizer.model_version, recognizer.device)

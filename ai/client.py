@@ -1,0 +1,167 @@
+"""The async client Central uses to ask the AI service about a tray.
+
+Imports httpx and the standard library only, so Central's image needs neither torch nor Pillow.
+Every failure is one typed error; Central turns any of them into a staff review (AI_UNAVAILABLE).
+Only a refused or failed connection is retried, once: the request never reached the service, so
+sending it again cannot double anything. A timeout or an HTTP error is never retried — the tray
+waits for staff instead of for a second slow answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ai.contract import ContractViolation, check_infer_answer
+
+
+class AIError(Exception):
+    """The AI service gave no usable answer."""
+
+
+class AIUnreachable(AIError):
+    """No connection to the service (refused, reset, DNS), even after the one retry."""
+
+
+class AITimeout(AIError):
+    """A phase (connect, read, write or pool) took longer than its timeout."""
+
+    def __init__(self, phase: str, message: str) -> None:
+        super().__init__(message)
+        self.phase = phase
+
+
+class AIHTTPError(AIError):
+    """The service answered with a status other than 200."""
+
+    def __init__(self, status_code: int, error: str | None, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.error = error  # the service's error code ("frame_too_large"), when it sent one
+
+
+class AIInvalidAnswer(AIError):
+    """A 200 whose body is not the contract's answer (not JSON, unknown SKU, bad confidence…)."""
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds per phase. Read covers recognition itself, so it is the long one."""
+
+    connect: float = 1.0
+    read: float = 10.0
+    write: float = 5.0
+    pool: float = 1.0
+
+    def httpx(self) -> httpx.Timeout:
+        return httpx.Timeout(connect=self.connect, read=self.read, write=self.write, pool=self.pool)
+
+
+_PHASES = {
+    httpx.ConnectTimeout: "connect",
+    httpx.ReadTimeout: "read",
+    httpx.WriteTimeout: "write",
+    httpx.PoolTimeout: "pool",
+}
+
+
+class AIClient:
+    """`async with AIClient(url, key) as ai: answer = await ai.infer(frames, skus)`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        admin_key: str,
+        *,
+        timeouts: Timeouts = Timeouts(),  # noqa: B008 - frozen, so sharing the default is safe
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            headers={"X-ADMIN-KEY": admin_key},
+            timeout=timeouts.httpx(),
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> AIClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def infer(
+        self,
+        frames_b64: Sequence[str],
+        candidate_skus: Sequence[str],
+        *,
+        top_k: int = 3,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The service's answer for one tray, checked against the contract."""
+        body: dict[str, Any] = {
+            "frames_b64": list(frames_b64),
+            "candidate_skus": list(candidate_skus),
+            "top_k": top_k,
+        }
+        if request_id is not None:
+            body["request_id"] = request_id
+        answer = _json(await self._send("POST", "/v1/infer", json=body))
+        try:
+            check_infer_answer(answer, candidate_skus, len(frames_b64))
+        except ContractViolation as violation:
+            raise AIInvalidAnswer(f"the AI answer breaks the contract: {violation}") from violation
+        return answer
+
+    async def ready(self) -> dict[str, Any]:
+        """The service's /ready body; AIHTTPError(503) while the model loads."""
+        answer = _json(await self._send("GET", "/ready"))
+        if not isinstance(answer, dict) or answer.get("ready") is not True:
+            raise AIInvalidAnswer(f"/ready answered 200 without ready: true: {answer!r}")
+        return answer
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            try:
+                response = await self._http.request(method, path, **kwargs)
+            except httpx.ConnectError:
+                # The request never reached the service, so sending it once more is safe.
+                response = await self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as error:
+            phase = _PHASES.get(type(error), "request")
+            raise AITimeout(phase, f"the AI service timed out ({phase})") from error
+        except httpx.ConnectError as error:
+            raise AIUnreachable(f"cannot connect to the AI service: {error}") from error
+        except httpx.TransportError as error:
+            raise AIUnreachable(f"the connection to the AI service failed: {error!r}") from error
+        if response.status_code != 200:
+            raise _http_error(response)
+        return response
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError as error:
+        raise AIInvalidAnswer(
+            f"the AI service answered 200 with a body that is not JSON: {response.text[:200]!r}"
+        ) from error
+
+
+def _http_error(response: httpx.Response) -> AIHTTPError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    message = body.get("message") if isinstance(body, dict) else None
+    return AIHTTPError(
+        response.status_code,
+        error if isinstance(error, str) else None,
+        f"the AI service answered {response.status_code}: {message or response.text[:200]!r}",
+    )

@@ -1,0 +1,77 @@
+"""The service's three routes: liveness, readiness and inference."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from ai.body import parse_infer_body, read_json
+from ai.contract import ContractViolation, check_infer_answer
+from ai.errors import ApiError
+from ai.frames import decode_frames
+from ai.recognizer import TrayRequest, answer_json, recognize
+
+log = logging.getLogger("ai")
+
+
+async def health(request: Request) -> JSONResponse:
+    """Liveness: the process answers. No key, no I/O."""
+    return JSONResponse({"status": "ok"})
+
+
+async def ready(request: Request) -> JSONResponse:
+    """Readiness: the model and gallery are loaded and requests will be answered."""
+    state = request.app.state
+    body = {
+        "ready": state.ready,
+        "model_version": state.recognizer.model_version,
+        "device": state.recognizer.device,
+        "mock": state.settings.mock_mode,
+    }
+    if state.load_error:
+        body["error"] = state.load_error
+    return JSONResponse(body, status_code=200 if state.ready else 503)
+
+
+async def infer(request: Request) -> JSONResponse:
+    """Recognize the items on one tray (docs/ai-contract.md)."""
+    state = request.app.state
+    if not state.ready:
+        raise ApiError(503, "not_ready", state.load_error or "the model is still loading")
+    started = time.perf_counter()
+    body = parse_infer_body(await read_json(request, state.settings.max_body_bytes))
+    frames = await run_in_threadpool(decode_frames, body.frames_b64, state.frame_limits)
+    decoded = time.perf_counter()
+    tray = TrayRequest(frames, body.candidate_skus, body.top_k)
+    # One inference at a time: the model and the GPU are shared, and queueing keeps latency even.
+    loop = asyncio.get_running_loop()
+    recognition = await loop.run_in_executor(
+        state.inference_pool, recognize, state.recognizer, tray
+    )
+    timings = {
+        "decode": (decoded - started) * 1000,
+        **recognition.timings_ms,
+        "total": (time.perf_counter() - started) * 1000,
+    }
+    answer = answer_json(recognition, state.recognizer, timings)
+    try:
+        check_infer_answer(answer, body.candidate_skus, len(frames))
+    except ContractViolation as violation:
+        log.error("request %s: the recognizer broke the contract: %s", body.request_id, violation)
+        raise ApiError(
+            500, "invalid_recognition", "the recognizer produced an invalid answer"
+        ) from violation
+    log.info(
+        "request %s: %s, %d item kinds, %d frames, %.1f ms",
+        body.request_id,
+        answer["decision"],
+        len(answer["items"]),
+        len(frames),
+        timings["total"],
+    )
+    return JSONResponse(answer)

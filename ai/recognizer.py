@@ -1,0 +1,135 @@
+"""The seam between the HTTP service and whatever recognizes a tray.
+
+A recognizer follows TorchServe's handler phases: `load` once (weights, gallery, device), then per
+request `preprocess` → `inference` → `postprocess`. The service drives the phases through
+`recognize()`, which runs `inference` inside the recognizer's own `inference_context()` — for a
+torch pipeline `torch.inference_mode()`, for the mock a no-op — so this module never imports torch.
+
+The mock (`ai.mock.MockRecognizer`) implements it; the real pipeline comes from `ai.recognition`,
+which `ai.factory.build_recognizer` loads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from PIL import Image
+
+
+class Decision(StrEnum):
+    AUTO = "AUTO"  # the tray may be paid without staff
+    REVIEW = "REVIEW"  # staff must confirm
+    UNKNOWN = "UNKNOWN"  # something on the tray matched no candidate
+
+
+@dataclass(frozen=True)
+class TrayRequest:
+    """What a recognizer gets: the decoded frames of one tray and the store's SKUs."""
+
+    # RGB and EXIF-upright (numpy.asarray(frame) is uint8 HxWx3); `.info` keeps text metadata.
+    frames: Sequence[Image.Image]
+    candidate_skus: tuple[str, ...]  # the only SKUs an answer may name
+    top_k: int  # how many ranked candidates per item
+
+
+@dataclass(frozen=True)
+class Candidate:
+    sku: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Box:
+    frame: int  # index into TrayRequest.frames
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in that frame's pixels
+
+
+@dataclass(frozen=True)
+class Item:
+    sku: str | None  # None: matched no candidate (never in an AUTO answer)
+    count: int
+    confidence: float  # in [0, 1]
+    candidates: tuple[Candidate, ...]  # best first, at most top_k
+    boxes: tuple[Box, ...]
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """A recognizer's answer: the contract's items, decision and reason, and its stage timings."""
+
+    decision: Decision
+    reason: str
+    items: tuple[Item, ...]
+    timings_ms: Mapping[str, float] = field(default_factory=dict)  # e.g. segment, embed, match
+
+
+@runtime_checkable
+class Recognizer(Protocol):
+    @property
+    def model_version(self) -> str: ...
+
+    @property
+    def device(self) -> str:
+        """Where inference runs: "cpu", "cuda:0"."""
+        ...
+
+    def load(self) -> None:
+        """Load weights and gallery; called once, in a worker thread, before any request."""
+
+    def preprocess(self, request: TrayRequest) -> Any:
+        """Frames to model input (e.g. segment and crop items into tensors on the device)."""
+
+    def inference(self, batch: Any) -> Any:
+        """Run the model; called inside `inference_context()`."""
+
+    def postprocess(self, raw: Any, request: TrayRequest) -> Recognition:
+        """Model output to the answer: match, fuse frames, decide."""
+        ...
+
+    def inference_context(self) -> AbstractContextManager[Any]:
+        """`torch.inference_mode()` for a torch pipeline; `contextlib.nullcontext()` otherwise."""
+        ...
+
+
+def recognize(recognizer: Recognizer, request: TrayRequest) -> Recognition:
+    """Run one tray through the handler phases; add the phases' times the recognizer did not."""
+    started = time.perf_counter()
+    batch = recognizer.preprocess(request)
+    with recognizer.inference_context():
+        raw = recognizer.inference(batch)
+    recognition = recognizer.postprocess(raw, request)
+    timings = dict(recognition.timings_ms)
+    timings.setdefault("recognize", _ms_since(started))
+    return Recognition(recognition.decision, recognition.reason, recognition.items, timings)
+
+
+def answer_json(
+    recognition: Recognition, recognizer: Recognizer, timings_ms: Mapping[str, float]
+) -> dict[str, Any]:
+    """The contract's JSON answer for a recognition."""
+    return {
+        "decision": str(recognition.decision),
+        "reason": recognition.reason,
+        "items": [
+            {
+                "sku": item.sku,
+                "count": item.count,
+                "confidence": round(item.confidence, 4),
+                "candidates": [{"sku": c.sku, "score": round(c.score, 4)} for c in item.candidates],
+                "boxes": [{"frame": b.frame, "box": list(b.box)} for b in item.boxes],
+            }
+            for item in recognition.items
+        ],
+        "model_version": recognizer.model_version,
+        "device": recognizer.device,
+        "timings_ms": {name: round(ms, 2) for name, ms in timings_ms.items()},
+    }
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

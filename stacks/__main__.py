@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -17,7 +18,12 @@ def main() -> int:
 
     from stacks.config import ConfigError, load_config
 
-    app = App()
+    # `cdktf synth` hands the app cdktf.json's context in CDKTF_CONTEXT_JSON; `python -m stacks`
+    # (nox, tests) reads the same file so both see the same settings.
+    context = None
+    if "CDKTF_CONTEXT_JSON" not in os.environ:
+        context = json.loads((REPO_ROOT / "cdktf.json").read_text()).get("context", {})
+    app = App(context=context)
     try:
         config = load_config(app.node.try_get_context, os.environ)
     except ConfigError as error:

@@ -27,6 +27,7 @@ from cdktf_cdktf_provider_google.compute_resource_policy import (
 )
 from cdktf_cdktf_provider_google.compute_subnetwork import ComputeSubnetwork
 from cdktf_cdktf_provider_google.data_google_project import DataGoogleProject
+from cdktf_cdktf_provider_google.project_iam_custom_role import ProjectIamCustomRole
 from cdktf_cdktf_provider_google.project_iam_member import ProjectIamMember
 from constructs import Construct
 
@@ -47,6 +48,7 @@ class AiVmConfig:
     zone: str
     name: str
     schedule_name: str
+    scheduler_role_id: str
     subnet: ComputeSubnetwork
     address: ComputeAddress
     network_tag: str
@@ -86,14 +88,23 @@ def ai_vm(scope: Construct, config: AiVmConfig) -> AiVmOutput:
             ),
         ),
     )
-    # Instance schedules act as the Compute Engine service agent, which needs permission to start
-    # and stop instances; Google's instance-schedule docs grant it at the project level.
+    # Instance schedules act as the Compute Engine service agent, which must be able to start and
+    # stop the VM before the schedule can even be attached to it. A custom role grants exactly
+    # that, instead of the instanceAdmin role Google's guide suggests.
     project = DataGoogleProject(scope, "project", project_id=config.project_id)
-    ProjectIamMember(
+    scheduler_role = ProjectIamCustomRole(
+        scope,
+        "ai-schedule-role",
+        project=config.project_id,
+        role_id=config.scheduler_role_id,
+        title="BakeSight instance scheduler",
+        permissions=["compute.instances.start", "compute.instances.stop"],
+    )
+    scheduler_grant = ProjectIamMember(
         scope,
         "ai-schedule-agent",
         project=config.project_id,
-        role="roles/compute.instanceAdmin.v1",
+        role=scheduler_role.name,
         member=f"serviceAccount:service-{project.number}@compute-system.iam.gserviceaccount.com",
     )
 
@@ -138,7 +149,7 @@ def ai_vm(scope: Construct, config: AiVmConfig) -> AiVmOutput:
         resource_policies=[schedule.id],
         allow_stopping_for_update=True,
         deletion_protection=config.deletion_protection,
-        depends_on=list(config.depends_on),  # type: ignore[arg-type]
+        depends_on=[*config.depends_on, scheduler_grant],  # type: ignore[list-item]
     )
     return AiVmOutput(instance=instance, internal_ip=config.address.address)
 

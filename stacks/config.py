@@ -80,6 +80,7 @@ class ResourceNames:
     central_account: str
     ai_account: str
     builder_account: str
+    scheduler_role: str  # custom role ids: letters, digits, _ and .
     bucket_tray: str
     bucket_cctv: str
     bucket_models: str
@@ -108,6 +109,7 @@ class ResourceNames:
             central_account=f"{p}-central-run",
             ai_account=f"{p}-ai-vm",
             builder_account=f"{p}-builder",
+            scheduler_role=p.replace("-", "_") + "_instance_scheduler",
             bucket_tray=f"{project_id}-{p}-tray",
             bucket_cctv=f"{project_id}-{p}-cctv",
             bucket_models=f"{project_id}-{p}-models",
@@ -143,6 +145,9 @@ class ResourceNames:
             (attr, _bucket, "lowercase letters, digits, - and _, 3 to 63 characters, no 'goog'")
             for attr in ("bucket_tray", "bucket_cctv", "bucket_models", "bucket_builds")
         ]
+        rules.append(
+            ("scheduler_role", _custom_role_id, "letters, digits, _ and ., 3 to 64 characters")
+        )
         return [
             f"{attr} {getattr(self, attr)!r} is not a valid GCP name ({rule})"
             for attr, ok, rule in rules
@@ -270,6 +275,10 @@ def _rfc1035(max_len: int) -> Callable[[str], bool]:
 
 def _account_id(value: str) -> bool:
     return 6 <= len(value) <= 30 and bool(_RFC1035.match(value))
+
+
+def _custom_role_id(value: str) -> bool:
+    return bool(re.fullmatch(r"[a-zA-Z0-9_.]{3,64}", value))
 
 
 def _bucket(value: str) -> bool:

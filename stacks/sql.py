@@ -86,7 +86,9 @@ def sql(scope: Construct, config: SqlConfig) -> SqlOutput:
             # `destroy` and blocks deleting the VPC.
             ip_configuration=SqlDatabaseInstanceSettingsIpConfiguration(
                 ipv4_enabled=True,
-                ssl_mode="ENCRYPTED_ONLY",
+                # Only clients with a Cloud SQL certificate, which the connector has and nobody
+                # else does.
+                ssl_mode="TRUSTED_CLIENT_CERTIFICATE_REQUIRED",
             ),
             database_flags=[
                 SqlDatabaseInstanceSettingsDatabaseFlags(name="local_infile", value="off"),

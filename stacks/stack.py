@@ -212,6 +212,7 @@ class BakeSightStack(TerraformStack):
                 zone=config.zone,
                 name=names.ai_vm,
                 schedule_name=names.ai_schedule,
+                scheduler_role_id=names.scheduler_role,
                 subnet=net.vm_subnet,
                 address=net.ai_address,
                 network_tag=net.ai_target_tag,

@@ -39,10 +39,12 @@ class BucketsConfig:
 @dataclass(frozen=True)
 class BucketsOutput:
     buckets: dict[str, StorageBucket]
+    grants: dict[str, tuple[StorageBucketIamMember, ...]]
 
 
 def buckets(scope: Construct, config: BucketsConfig) -> BucketsOutput:
     created: dict[str, StorageBucket] = {}
+    grants: dict[str, tuple[StorageBucketIamMember, ...]] = {}
     for bucket_config in config.buckets:
         lifecycle = (
             [
@@ -71,16 +73,22 @@ def buckets(scope: Construct, config: BucketsConfig) -> BucketsOutput:
             versioning=StorageBucketVersioning(enabled=False),
             soft_delete_policy=StorageBucketSoftDeletePolicy(retention_duration_seconds=0),
         )
-        for member in bucket_config.object_admins:
-            _grant(scope, bucket_config.key, bucket, "roles/storage.objectAdmin", member)
-        for member in bucket_config.object_viewers:
-            _grant(scope, bucket_config.key, bucket, "roles/storage.objectViewer", member)
+        grants[bucket_config.key] = tuple(
+            _grant(scope, bucket_config.key, bucket, role, member)
+            for role, members in (
+                ("roles/storage.objectAdmin", bucket_config.object_admins),
+                ("roles/storage.objectViewer", bucket_config.object_viewers),
+            )
+            for member in members
+        )
         created[bucket_config.key] = bucket
-    return BucketsOutput(buckets=created)
+    return BucketsOutput(buckets=created, grants=grants)
 
 
-def _grant(scope: Construct, key: str, bucket: StorageBucket, role: str, member: Member) -> None:
-    StorageBucketIamMember(
+def _grant(
+    scope: Construct, key: str, bucket: StorageBucket, role: str, member: Member
+) -> StorageBucketIamMember:
+    return StorageBucketIamMember(
         scope,
         f"bucket-{key}-{role.rsplit('.', 1)[-1]}-{member.label}",
         bucket=bucket.name,

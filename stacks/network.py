@@ -51,6 +51,7 @@ class NetworkOutput:
     vm_subnet: ComputeSubnetwork
     run_subnet: ComputeSubnetwork
     ai_address: ComputeAddress
+    nat: ComputeRouterNat
     ai_target_tag: str
 
 
@@ -114,7 +115,7 @@ def network(scope: Construct, config: NetworkConfig) -> NetworkOutput:
     )
     # Without an external IP the VM needs NAT to install packages at boot; only its subnet is
     # NATed (Cloud Run egresses to the internet on its own, private ranges only go through the VPC).
-    ComputeRouterNat(
+    nat = ComputeRouterNat(
         scope,
         "nat",
         project=config.project_id,
@@ -164,5 +165,6 @@ def network(scope: Construct, config: NetworkConfig) -> NetworkOutput:
         vm_subnet=vm_subnet,
         run_subnet=run_subnet,
         ai_address=ai_address,
+        nat=nat,
         ai_target_tag=AI_TARGET_TAG,
     )

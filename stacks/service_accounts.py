@@ -44,11 +44,13 @@ class ServiceAccountsConfig:
 class ServiceAccountsOutput:
     accounts: dict[str, ServiceAccount]
     members: dict[str, Member]
+    project_grants: dict[str, tuple[ProjectIamMember, ...]]
 
 
 def service_accounts(scope: Construct, config: ServiceAccountsConfig) -> ServiceAccountsOutput:
     accounts: dict[str, ServiceAccount] = {}
     members: dict[str, Member] = {}
+    project_grants: dict[str, tuple[ProjectIamMember, ...]] = {}
     for account_config in config.accounts:
         account = ServiceAccount(
             scope,
@@ -58,6 +60,7 @@ def service_accounts(scope: Construct, config: ServiceAccountsConfig) -> Service
             display_name=account_config.display_name,
         )
         member = Member(account_config.key, account.member)
+        grants: list[ProjectIamMember] = []
         for project_role in account_config.project_roles:
             condition = (
                 ProjectIamMemberCondition(
@@ -67,7 +70,7 @@ def service_accounts(scope: Construct, config: ServiceAccountsConfig) -> Service
                 if project_role.condition
                 else None
             )
-            ProjectIamMember(
+            grant = ProjectIamMember(
                 scope,
                 f"sa-{account_config.key}-{project_role.role.removeprefix('roles/')}",
                 project=config.project_id,
@@ -75,6 +78,8 @@ def service_accounts(scope: Construct, config: ServiceAccountsConfig) -> Service
                 member=member.member,
                 condition=condition,
             )
+            grants.append(grant)
+        project_grants[account_config.key] = tuple(grants)
         accounts[account_config.key] = account
         members[account_config.key] = member
-    return ServiceAccountsOutput(accounts=accounts, members=members)
+    return ServiceAccountsOutput(accounts=accounts, members=members, project_grants=project_grants)

@@ -222,8 +222,14 @@ class BakeSightStack(TerraformStack):
                 admin_key_secret_version=ai_secret.version_number,
                 opening_hours=config.opening_hours,
                 deletion_protection=config.deletion_protection,
-                # What the boot script needs must exist before the first boot.
-                depends_on=(ai_object, *ai_secret.accessor_bindings),
+                # What the boot script needs must exist before the first boot: the archive and
+                # the right to read it, the key and the right to read it, NAT for downloads.
+                depends_on=(
+                    ai_object,
+                    *storage.grants["models"],
+                    *ai_secret.accessor_bindings,
+                    net.nat,
+                ),
             ),
         )
 
@@ -255,7 +261,12 @@ class BakeSightStack(TerraformStack):
                     source=central_source,
                     builds_bucket=storage.buckets["builds"],
                     builder_email=accounts.accounts["builder"].email,
-                    depends_on=(repo.repository, *repo.writer_bindings),
+                    depends_on=(
+                        repo.repository,
+                        *repo.writer_bindings,
+                        *storage.grants["builds"],
+                        *accounts.project_grants["builder"],
+                    ),
                 ),
             )
             image, image_dependencies = built.image, (built.build,)
@@ -289,9 +300,11 @@ class BakeSightStack(TerraformStack):
                 ),
                 create_tables=config.create_tables,
                 deletion_protection=config.deletion_protection,
-                # A revision that cannot read its secrets or pull its image never becomes ready.
+                # A revision that cannot read its secrets, pull its image or reach the database
+                # never becomes ready.
                 depends_on=(
                     *image_dependencies,
+                    *accounts.project_grants["central"],
                     *(
                         binding
                         for secret in secret_store.secrets.values()

@@ -362,6 +362,8 @@ def test_vm_installs_the_uploaded_archive_and_reads_its_key_at_boot(synth: Synth
     assert "/etc/systemd/system/ai-inference.service" in script
     assert "systemctl enable ai-inference" in script and "scp" not in script
     assert "google_storage_bucket_object.ai-archive-object" in vm["depends_on"]
+    assert "google_compute_router_nat.nat" in vm["depends_on"]
+    assert "google_storage_bucket_iam_member.bucket-models-objectViewer-ai" in vm["depends_on"]
     # Terraform's references are the only `${` in it, and bash can parse what remains.
     bash_text = REF.sub("VALUE", script)
     assert "${" not in bash_text and "%{" not in bash_text
@@ -447,6 +449,7 @@ def test_central_is_public_and_waits_for_its_grants_and_image(synth: Synth) -> N
     )
     service = synth.resource("google_cloud_run_v2_service", "central")
     assert "terraform_data.central-image-build" in service["depends_on"]
+    assert "google_project_iam_member.sa-central-cloudsqlclient" in service["depends_on"]
     assert (
         "google_secret_manager_secret_iam_member.secret-bake-sight-database-url-accessor-central"
         in service["depends_on"]

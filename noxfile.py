@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import sys
+from pathlib import Path
 
 import nox
 
@@ -11,6 +15,11 @@ nox.options.reuse_venv = "yes"
 nox.options.sessions = ["test"]
 
 PYTHON = "3.11"
+CDKTF_CLI = "cdktf-cli@0.21.0"
+STACK_DIR = "cdktf.out/stacks/bakesight"
+# jsii prints a large banner on every run under Node 20, which CI machines have; the cdktf CLI
+# otherwise phones HashiCorp's checkpoint service and logs an error where there is no internet.
+STACKS_ENV = {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CHECKPOINT_DISABLE": "1"}
 
 
 def _install(session: nox.Session, *extras: str) -> None:
@@ -24,8 +33,8 @@ def _install(session: nox.Session, *extras: str) -> None:
 @nox.session(python=PYTHON)
 def test(session: nox.Session) -> None:
     """Run every test that needs neither the cloud nor a GPU (MySQL: testcontainers or mariadbd)."""
-    _install(session, "central", "ai", "test")
-    session.run("pytest", *session.posargs)
+    _install(session, "central", "ai", "test", "stacks")
+    session.run("pytest", *session.posargs, env=STACKS_ENV)
 
 
 @nox.session(python=PYTHON)
@@ -76,3 +85,130 @@ def gpu_smoke(session: nox.Session) -> None:
     """On the GPU VM: the real pipeline answers the trays on CUDA as on CPU (`-- --cpu`: CPU)."""
     _install(session, "ai")
     session.run("python", "-m", "ai", "smoke", *session.posargs)
+
+
+# --- the Seoul infrastructure (stacks/, cdktf.json) ------------------------------------------
+
+
+@nox.session(python=PYTHON)
+def synth(session: nox.Session) -> None:
+    """Synthesize the Seoul stack to cdktf.out/; fail on checkov findings not in the skip list."""
+    _install(session, "stacks", "policy")
+    env = dict(STACKS_ENV)
+    if not _project_id():
+        # The policy gate needs no real project; deploy and destroy refuse without one.
+        env["BAKESIGHT_PROJECT_ID"] = "bakesight-policy-check"
+        session.log("no project id configured: synthesizing for project 'bakesight-policy-check'")
+    session.run("python", "-m", "stacks", env=env)
+    report, log = (
+        Path(session.create_tmp()) / "checkov.json",
+        Path(session.create_tmp()) / "checkov.log",
+    )
+    with report.open("w") as out, log.open("w") as err:
+        session.run(
+            "checkov",
+            "--directory",
+            STACK_DIR,
+            "--framework",
+            "terraform_json",
+            "--output",
+            "json",
+            "--quiet",
+            "--skip-download",
+            stdout=out,
+            stderr=err,
+            success_codes=[0, 1],
+        )
+    session.run(
+        "python", "-m", "stacks.policy_gate", str(report), str(log), "stacks/checkov-skips.txt"
+    )
+
+
+@nox.session(python=PYTHON)
+def deploy(session: nox.Session) -> None:
+    """Run the tests and the synth gate, then `cdktf deploy` the Seoul stack (needs gcloud)."""
+    _refuse_without_cloud(session, deploying=True)
+    session.run(sys.executable, "-m", "nox", "-s", "test", "synth", external=True)
+    _install(session, "stacks")
+    session.run(
+        "npx",
+        "--yes",
+        CDKTF_CLI,
+        "deploy",
+        "--auto-approve",
+        *session.posargs,
+        env=STACKS_ENV,
+        external=True,
+    )
+
+
+@nox.session(python=PYTHON)
+def destroy(session: nox.Session) -> None:
+    """Run the tests and the synth gate, then `cdktf destroy` everything the deploy created."""
+    _refuse_without_cloud(session, deploying=False)
+    session.run(sys.executable, "-m", "nox", "-s", "test", "synth", external=True)
+    _install(session, "stacks")
+    session.run(
+        "npx",
+        "--yes",
+        CDKTF_CLI,
+        "destroy",
+        "--auto-approve",
+        *session.posargs,
+        env=STACKS_ENV,
+        external=True,
+    )
+
+
+def _project_id() -> str:
+    """The project id the stack will use: BAKESIGHT_PROJECT_ID, else cdktf.json's context."""
+    context = json.loads(Path("cdktf.json").read_text()).get("context", {})
+    return os.environ.get("BAKESIGHT_PROJECT_ID") or str(context.get("project_id") or "")
+
+
+def _refuse_without_cloud(session: nox.Session, *, deploying: bool) -> None:
+    """Stop with one line before any work when the cloud side cannot possibly succeed."""
+    if not _project_id():
+        session.error(
+            'no project id: set BAKESIGHT_PROJECT_ID (or "project_id" in cdktf.json context)'
+        )
+    adc = Path(os.environ.get("CLOUDSDK_CONFIG", Path.home() / ".config" / "gcloud"))
+    has_credentials = (
+        any(
+            os.environ.get(name)
+            for name in (
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                "GOOGLE_CREDENTIALS",
+                "GOOGLE_OAUTH_ACCESS_TOKEN",
+            )
+        )
+        or (adc / "application_default_credentials.json").is_file()
+    )
+    if not has_credentials:
+        session.error(
+            "no Google credentials: run `gcloud auth application-default login` "
+            "(or set GOOGLE_APPLICATION_CREDENTIALS)"
+        )
+    if not shutil.which("npx"):
+        session.error("npx not found: install Node.js 20+ (the cdktf CLI runs through npx)")
+    if deploying:
+        if not shutil.which("gcloud"):
+            session.error(
+                "gcloud not found: the deploy builds Central's image with `gcloud builds submit`"
+            )
+        if (
+            not os.environ.get("BAKESIGHT_CENTRAL_IMAGE")
+            and not Path("central/Dockerfile").is_file()
+        ):
+            session.error(
+                "central/Dockerfile is missing: add it, or set BAKESIGHT_CENTRAL_IMAGE to an image"
+            )
+        missing = [
+            p
+            for p in ("scripts/install_ai.sh", "systemd/ai-inference.service")
+            if not Path(p).is_file()
+        ]
+        if missing:
+            session.error(
+                f"{', '.join(missing)} missing: the GPU VM installs the AI service from them"
+            )

@@ -1,0 +1,508 @@
+"""Synth-level assertions on the stack, one group per requirement of issue 7.
+
+cdktf's Testing matchers check that a resource with (at least) these properties exists; the parsed
+JSON is used where a requirement is an absence or an exact set.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import cdktf
+
+from tests.stacks.conftest import PROJECT, Synth
+
+RFC1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+REF = re.compile(r"\$\{[^}]+\}")
+
+
+def has(synth: Synth, resource_type: str, properties: dict) -> bool:
+    return cdktf.Testing.to_have_resource_with_properties(synth.text, resource_type, properties)
+
+
+# --- names ---------------------------------------------------------------------------------------
+
+
+def test_every_gcp_resource_name_is_valid(synth: Synth) -> None:
+    named_types = [
+        "google_compute_network",
+        "google_compute_subnetwork",
+        "google_compute_router",
+        "google_compute_router_nat",
+        "google_compute_firewall",
+        "google_compute_instance",
+        "google_compute_address",
+        "google_compute_resource_policy",
+        "google_sql_database_instance",
+        "google_cloud_run_v2_service",
+    ]
+    for resource_type in named_types:
+        for resource in synth.resources(resource_type).values():
+            assert RFC1035.match(resource["name"]) and "_" not in resource["name"], resource
+    assert has(synth, "google_compute_network", {"name": "bake-sight-vpc"})
+    assert has(synth, "google_sql_database_instance", {"name": "bake-sight-mysql"})
+    assert has(synth, "google_compute_instance", {"name": "bake-sight-ai-01"})
+    assert has(synth, "google_cloud_run_v2_service", {"name": "bake-sight-central"})
+    assert has(synth, "google_artifact_registry_repository", {"repository_id": "bake-sight-repo"})
+
+
+# --- APIs ----------------------------------------------------------------------------------------
+
+
+def test_apis_are_enabled_first_and_kept_on_destroy(synth: Synth) -> None:
+    services = synth.resources("google_project_service")
+    enabled = {s["service"] for s in services.values()}
+    assert {
+        "run.googleapis.com",
+        "cloudbuild.googleapis.com",
+        "artifactregistry.googleapis.com",
+        "sqladmin.googleapis.com",
+        "secretmanager.googleapis.com",
+        "compute.googleapis.com",
+        "iap.googleapis.com",
+    } <= enabled
+    assert all(s["disable_on_destroy"] is False for s in services.values())
+    vm = synth.resource("google_compute_instance", "ai-vm")
+    assert "google_project_service.service-compute" in vm["depends_on"]
+    # Terraform accepts only plain addresses in depends_on, never `${...}`.
+    for resources in synth.doc["resource"].values():
+        for resource in resources.values():
+            assert not [d for d in resource.get("depends_on", []) if "${" in d], resource
+
+
+# --- network and firewall ------------------------------------------------------------------------
+
+
+def test_vm_subnet_has_private_google_access_and_nat_covers_only_it(synth: Synth) -> None:
+    assert has(
+        synth,
+        "google_compute_subnetwork",
+        {
+            "name": "bake-sight-subnet",
+            "ip_cidr_range": "10.10.0.0/24",
+            "private_ip_google_access": True,
+        },
+    )
+    nat = synth.resource("google_compute_router_nat", "nat")
+    assert nat["source_subnetwork_ip_ranges_to_nat"] == "LIST_OF_SUBNETWORKS"
+    assert [s["name"] for s in nat["subnetwork"]] == ["${google_compute_subnetwork.vm-subnet.id}"]
+
+
+def test_ai_port_is_open_only_from_the_direct_vpc_egress_subnet(synth: Synth) -> None:
+    run_subnet = synth.resource("google_compute_subnetwork", "run-subnet")
+    rule = synth.resource("google_compute_firewall", "firewall-ai")
+    assert rule["source_ranges"] == [run_subnet["ip_cidr_range"]] == ["10.10.1.0/24"]
+    assert "source_tags" not in rule
+    assert rule["allow"] == [{"protocol": "tcp", "ports": ["9000"]}]
+    assert rule["target_tags"] == ["ai-infer"]
+
+
+def test_ssh_is_open_only_from_iap(synth: Synth) -> None:
+    rule = synth.resource("google_compute_firewall", "firewall-iap-ssh")
+    assert rule["source_ranges"] == ["35.235.240.0/20"]
+    assert rule["allow"] == [{"protocol": "tcp", "ports": ["22"]}]
+    for firewall in synth.resources("google_compute_firewall").values():
+        assert "0.0.0.0/0" not in firewall.get("source_ranges", [])
+
+
+# --- buckets -------------------------------------------------------------------------------------
+
+
+def test_buckets_are_private_uniform_and_destroyable(synth: Synth) -> None:
+    buckets = synth.resources("google_storage_bucket")
+    assert {b["name"] for b in buckets.values()} >= {
+        f"{PROJECT}-bake-sight-tray",
+        f"{PROJECT}-bake-sight-cctv",
+        f"{PROJECT}-bake-sight-models",
+    }
+    for bucket in buckets.values():
+        assert bucket["uniform_bucket_level_access"] is True
+        assert bucket["public_access_prevention"] == "enforced"
+        assert bucket["force_destroy"] is True
+        assert bucket["location"] == "ASIA-NORTHEAST3"
+
+
+def test_tray_and_cctv_delete_after_14_days_models_keeps(synth: Synth) -> None:
+    delete_14 = [{"action": {"type": "Delete"}, "condition": {"age": 14}}]
+    assert has(
+        synth,
+        "google_storage_bucket",
+        {"name": f"{PROJECT}-bake-sight-tray", "lifecycle_rule": delete_14},
+    )
+    assert has(
+        synth,
+        "google_storage_bucket",
+        {"name": f"{PROJECT}-bake-sight-cctv", "lifecycle_rule": delete_14},
+    )
+    assert "lifecycle_rule" not in synth.resource("google_storage_bucket", "bucket-models")
+
+
+def test_bucket_access_is_granted_per_bucket(synth: Synth) -> None:
+    grants = {
+        (g["bucket"], g["role"], g["member"])
+        for g in synth.resources("google_storage_bucket_iam_member").values()
+    }
+    assert grants == {
+        (
+            "${google_storage_bucket.bucket-tray.name}",
+            "roles/storage.objectAdmin",
+            "${google_service_account.sa-central.member}",
+        ),
+        (
+            "${google_storage_bucket.bucket-cctv.name}",
+            "roles/storage.objectAdmin",
+            "${google_service_account.sa-central.member}",
+        ),
+        (
+            "${google_storage_bucket.bucket-models.name}",
+            "roles/storage.objectViewer",
+            "${google_service_account.sa-ai.member}",
+        ),
+        (
+            "${google_storage_bucket.bucket-builds.name}",
+            "roles/storage.objectViewer",
+            "${google_service_account.sa-builder.member}",
+        ),
+    }
+
+
+# --- Cloud SQL -----------------------------------------------------------------------------------
+
+
+def test_sql_is_mysql8_with_backups_and_no_open_network(synth: Synth) -> None:
+    instance = synth.resource("google_sql_database_instance", "sql-instance")
+    settings = instance["settings"]
+    assert instance["database_version"] == "MYSQL_8_0"
+    assert settings["backup_configuration"]["enabled"] is True
+    assert settings["backup_configuration"]["binary_log_enabled"] is True
+    assert "authorized_networks" not in settings["ip_configuration"]
+    assert settings["ip_configuration"]["ssl_mode"] == "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"
+    assert {"name": "local_infile", "value": "off"} in settings["database_flags"]
+    assert has(synth, "google_sql_database", {"name": "bake_sight_demo", "charset": "utf8mb4"})
+    assert has(
+        synth,
+        "google_sql_user",
+        {"name": "demo", "password": "${random_password.sql-password.result}"},
+    )
+
+
+# --- secrets -------------------------------------------------------------------------------------
+
+
+def test_secrets_exist_with_derived_values(synth: Synth) -> None:
+    versions = {
+        v["secret"]: v["secret_data"]
+        for v in synth.resources("google_secret_manager_secret_version").values()
+    }
+    by_id = {
+        s["secret_id"]: f"${{google_secret_manager_secret.{key}.id}}"
+        for key, s in synth.resources("google_secret_manager_secret").items()
+    }
+    assert set(by_id) == {
+        "BAKE_SIGHT_ADMIN_KEY",
+        "BAKE_SIGHT_AI_ADMIN_KEY",
+        "BAKE_SIGHT_DATABASE_URL",
+        "BAKE_SIGHT_AI_BASE_URL",
+    }
+    assert versions[by_id["BAKE_SIGHT_ADMIN_KEY"]] == "${random_password.admin-key.result}"
+    assert versions[by_id["BAKE_SIGHT_AI_ADMIN_KEY"]] == "${random_password.ai-admin-key.result}"
+    assert versions[by_id["BAKE_SIGHT_DATABASE_URL"]] == (
+        "mysql+pymysql://demo:${random_password.sql-password.result}@/bake_sight_demo"
+        "?unix_socket=/cloudsql/${google_sql_database_instance.sql-instance.connection_name}"
+        "&charset=utf8mb4"
+    )
+    assert versions[by_id["BAKE_SIGHT_AI_BASE_URL"]] == (
+        "http://${google_compute_address.ai-address.address}:9000"
+    )
+
+
+def test_each_secret_is_readable_only_by_its_readers(synth: Synth) -> None:
+    readers: dict[str, set[str]] = {}
+    for binding in synth.resources("google_secret_manager_secret_iam_member").values():
+        assert binding["role"] == "roles/secretmanager.secretAccessor"
+        secret = binding["secret_id"].split(".")[1]
+        readers.setdefault(secret, set()).add(binding["member"].split(".")[1])
+    assert readers == {
+        "secret-bake-sight-admin-key": {"sa-central"},
+        "secret-bake-sight-ai-admin-key": {"sa-central", "sa-ai"},
+        "secret-bake-sight-database-url": {"sa-central"},
+        "secret-bake-sight-ai-base-url": {"sa-central"},
+    }
+
+
+def test_no_generated_secret_or_password_literal_in_the_json(synth: Synth) -> None:
+    # Every sensitive value is made of references only, once the references are taken out.
+    sensitive = [
+        v["secret_data"] for v in synth.resources("google_secret_manager_secret_version").values()
+    ]
+    sensitive += [u["password"] for u in synth.resources("google_sql_user").values()]
+    allowed = {
+        "",
+        "http://:9000",
+        "mysql+pymysql://demo:@/bake_sight_demo?unix_socket=/cloudsql/&charset=utf8mb4",
+    }
+    assert sorted(REF.sub("", value) for value in sensitive) == sorted(
+        ["", "", "", "http://:9000", *sorted(allowed - {"", "http://:9000"})]
+    )
+    # The same holds for any field named like a secret anywhere in the JSON.
+    secret_fields = re.finditer(r'"(password|secret_data|root_password)":\s*"([^"]*)"', synth.text)
+    for match in secret_fields:
+        assert REF.sub("", match.group(2)) in allowed, match.group(0)
+    # The keys are generated at apply: synth only declares their shape.
+    for password in synth.resources("random_password").values():
+        assert set(password) <= {"//", "length", "special", "depends_on"}
+    assert "root_password" not in synth.resource("google_sql_database_instance", "sql-instance")
+    for placeholder in ("<PASSWORD>", "<AI_ADMIN_KEY>", "<CENTRAL_ADMIN_KEY>", "DB_PASS"):
+        assert placeholder not in synth.text
+
+
+# --- service accounts ----------------------------------------------------------------------------
+
+
+def test_service_accounts_have_only_their_project_roles(synth: Synth) -> None:
+    roles: dict[str, set[str]] = {}
+    for binding in synth.resources("google_project_iam_member").values():
+        roles.setdefault(binding["member"], set()).add(binding["role"])
+    assert roles.pop("${google_service_account.sa-central.member}") == {"roles/cloudsql.client"}
+    assert roles.pop("${google_service_account.sa-ai.member}") == {
+        "roles/logging.logWriter",
+        "roles/monitoring.metricWriter",
+    }
+    assert roles.pop("${google_service_account.sa-builder.member}") == {"roles/logging.logWriter"}
+    # What is left: the Compute Engine service agent, for the instance schedule only.
+    assert list(roles.values()) == [{"${google_project_iam_custom_role.ai-schedule-role.name}"}]
+    assert has(
+        synth,
+        "google_project_iam_custom_role",
+        {"permissions": ["compute.instances.start", "compute.instances.stop"]},
+    )
+    sql_grant = synth.resource("google_project_iam_member", "sa-central-cloudsqlclient")
+    assert "instances/bake-sight-mysql" in sql_grant["condition"]["expression"]
+    assert has(
+        synth,
+        "google_artifact_registry_repository_iam_member",
+        {
+            "role": "roles/artifactregistry.writer",
+            "member": "${google_service_account.sa-builder.member}",
+        },
+    )
+
+
+# --- the GPU VM ----------------------------------------------------------------------------------
+
+
+def test_gpu_vm_matches_the_runbook_without_external_ip(synth: Synth) -> None:
+    assert has(
+        synth,
+        "google_compute_instance",
+        {
+            "machine_type": "n1-standard-4",
+            "zone": "asia-northeast3-a",
+            "guest_accelerator": [{"type": "nvidia-tesla-t4", "count": 1}],
+            "scheduling": {"on_host_maintenance": "TERMINATE", "automatic_restart": True},
+            "boot_disk": {
+                "initialize_params": {
+                    "size": 100,
+                    "image": "projects/deeplearning-platform-release/global/images/family/"
+                    "common-cu128-ubuntu-2204-nvidia-570",
+                }
+            },
+            "tags": ["ai-infer"],
+            "metadata": {"enable-oslogin": "TRUE", "block-project-ssh-keys": "TRUE"},
+            "shielded_instance_config": {"enable_vtpm": True, "enable_integrity_monitoring": True},
+            "service_account": {"email": "${google_service_account.sa-ai.email}"},
+            "resource_policies": ["${google_compute_resource_policy.ai-schedule.id}"],
+        },
+    )
+    vm = synth.resource("google_compute_instance", "ai-vm")
+    for interface in vm["network_interface"]:
+        assert "access_config" not in interface and "ipv6_access_config" not in interface
+    assert (
+        vm["network_interface"][0]["network_ip"] == "${google_compute_address.ai-address.address}"
+    )
+    assert has(synth, "google_compute_address", {"address_type": "INTERNAL"})
+
+
+def test_gpu_vm_stops_outside_opening_hours(synth: Synth) -> None:
+    assert has(
+        synth,
+        "google_compute_resource_policy",
+        {
+            "instance_schedule_policy": {
+                "time_zone": "Asia/Seoul",
+                "vm_start_schedule": {"schedule": "0 8 * * *"},
+                "vm_stop_schedule": {"schedule": "0 22 * * *"},
+            }
+        },
+    )
+    vm = synth.resource("google_compute_instance", "ai-vm")
+    assert "google_project_iam_member.ai-schedule-agent" in vm["depends_on"]
+
+
+def test_vm_installs_the_uploaded_archive_and_reads_its_key_at_boot(synth: Synth) -> None:
+    obj = synth.resource("google_storage_bucket_object", "ai-archive-object")
+    assert obj["bucket"] == "${google_storage_bucket.bucket-models.name}"
+    assert re.fullmatch(r"ai-inference/ai-inference-[0-9a-f]{12}\.tar\.gz", obj["name"])
+    assert obj["source"].startswith("assets/ai-archive/")
+    vm = synth.resource("google_compute_instance", "ai-vm")
+    script = vm["metadata"]["startup-script"]
+    assert (
+        "ARCHIVE_URI='gs://${google_storage_bucket.bucket-models.name}/"
+        "${google_storage_bucket_object.ai-archive-object.name}'" in script
+    )
+    assert (
+        "SECRET_VERSION='${google_secret_manager_secret_version."
+        "secret-bake-sight-ai-admin-key-version.version}'" in script
+    )
+    assert 'gcloud storage cp "$ARCHIVE_URI"' in script
+    assert "gcloud secrets versions access" in script
+    assert "AI_ADMIN_KEY=%s" in script and "ENV_FILE='/etc/ai-inference.env'" in script
+    assert "bash scripts/install_ai.sh" in script
+    assert "/etc/systemd/system/ai-inference.service" in script
+    assert "systemctl enable ai-inference" in script and "scp" not in script
+    assert "google_storage_bucket_object.ai-archive-object" in vm["depends_on"]
+    assert "google_compute_router_nat.nat" in vm["depends_on"]
+    assert "google_storage_bucket_iam_member.bucket-models-objectViewer-ai" in vm["depends_on"]
+    # Terraform's references are the only `${` in it, and bash can parse what remains.
+    bash_text = REF.sub("VALUE", script)
+    assert "${" not in bash_text and "%{" not in bash_text
+    subprocess.run(["bash", "-n"], input=bash_text, text=True, check=True)
+
+
+def test_ai_archive_is_built_from_the_repo(synth: Synth) -> None:
+    import tarfile
+
+    with tarfile.open(synth.work_dir / "ai-inference.tar.gz") as tar:
+        names = tar.getnames()
+    assert {"scripts/install_ai.sh", "systemd/ai-inference.service", "ai/server.py"} <= set(names)
+
+
+# --- Central on Cloud Run ------------------------------------------------------------------------
+
+
+def test_central_runs_with_direct_vpc_egress_sql_socket_and_probe(synth: Synth) -> None:
+    assert has(
+        synth,
+        "google_cloud_run_v2_service",
+        {
+            "location": "asia-northeast3",
+            "ingress": "INGRESS_TRAFFIC_ALL",
+            "template": {
+                "service_account": "${google_service_account.sa-central.email}",
+                "vpc_access": {
+                    "egress": "PRIVATE_RANGES_ONLY",
+                    "network_interfaces": [
+                        {
+                            "network": "${google_compute_network.network.id}",
+                            "subnetwork": "${google_compute_subnetwork.run-subnet.id}",
+                        }
+                    ],
+                },
+                "volumes": [
+                    {
+                        "name": "cloudsql",
+                        "cloud_sql_instance": {
+                            "instances": [
+                                "${google_sql_database_instance.sql-instance.connection_name}"
+                            ]
+                        },
+                    }
+                ],
+                "containers": [
+                    {
+                        "ports": {"container_port": 8080},
+                        "volume_mounts": [{"name": "cloudsql", "mount_path": "/cloudsql"}],
+                        "startup_probe": {"http_get": {"path": "/ready", "port": 8080}},
+                    }
+                ],
+            },
+        },
+    )
+
+
+def test_central_reads_pinned_secret_versions_as_env(synth: Synth) -> None:
+    container = synth.resource("google_cloud_run_v2_service", "central")["template"]["containers"][
+        0
+    ]
+    env = {e["name"]: e for e in container["env"]}
+    assert set(env) == {"ADMIN_KEY", "AI_ADMIN_KEY", "DATABASE_URL", "AI_BASE_URL", "CREATE_TABLES"}
+    assert "PORT" not in env  # Cloud Run sets it and refuses it as a declared variable
+    assert env["CREATE_TABLES"]["value"] == "1"
+    expected = {
+        "ADMIN_KEY": "secret-bake-sight-admin-key",
+        "AI_ADMIN_KEY": "secret-bake-sight-ai-admin-key",
+        "DATABASE_URL": "secret-bake-sight-database-url",
+        "AI_BASE_URL": "secret-bake-sight-ai-base-url",
+    }
+    for name, key in expected.items():
+        ref = env[name]["value_source"]["secret_key_ref"]
+        assert ref["secret"] == f"${{google_secret_manager_secret.{key}.secret_id}}"
+        assert ref["version"] == f"${{google_secret_manager_secret_version.{key}-version.version}}"
+
+
+def test_central_is_public_and_waits_for_its_grants_and_image(synth: Synth) -> None:
+    assert has(
+        synth,
+        "google_cloud_run_v2_service_iam_member",
+        {"role": "roles/run.invoker", "member": "allUsers"},
+    )
+    service = synth.resource("google_cloud_run_v2_service", "central")
+    assert "terraform_data.central-image-build" in service["depends_on"]
+    assert "google_project_iam_member.sa-central-cloudsqlclient" in service["depends_on"]
+    assert (
+        "google_secret_manager_secret_iam_member.secret-bake-sight-database-url-accessor-central"
+        in service["depends_on"]
+    )
+    assert service["deletion_protection"] is False
+
+
+def test_central_image_is_built_by_cloud_build_from_the_uploaded_source(synth: Synth) -> None:
+    build = synth.resource("terraform_data", "central-image-build")
+    image = build["triggers_replace"][0]
+    assert re.fullmatch(
+        rf"asia-northeast3-docker\.pkg\.dev/{PROJECT}/bake-sight-repo/central:[0-9a-f]{{12}}", image
+    )
+    container = synth.resource("google_cloud_run_v2_service", "central")["template"]["containers"][
+        0
+    ]
+    assert container["image"] == image
+    command = build["provisioner"][0]["local-exec"]["command"]
+    assert command.startswith(
+        "gcloud builds submit gs://${google_storage_bucket.bucket-builds.name}"
+    )
+    assert f"--substitutions=_IMAGE={image}" in command
+    assert "--config=assets/central-cloudbuild/" in command
+    assert "${google_service_account.sa-builder.email}" in command
+
+
+def test_given_image_skips_the_build_and_protection_is_configurable(
+    synth_with_image: Synth,
+) -> None:
+    assert synth_with_image.resources("terraform_data") == {}
+    service = synth_with_image.resource("google_cloud_run_v2_service", "central")
+    container = service["template"]["containers"][0]
+    assert container["image"] == "asia-northeast3-docker.pkg.dev/other/repo/central:v1"
+    assert {"name": "CREATE_TABLES", "value": "0"} in container["env"]
+    assert service["deletion_protection"] is True
+    sql = synth_with_image.resource("google_sql_database_instance", "sql-instance")
+    assert sql["deletion_protection"] is True
+    assert sql["settings"]["deletion_protection_enabled"] is True
+    assert synth_with_image.resource("google_compute_instance", "ai-vm")["deletion_protection"]
+
+
+# --- outputs -------------------------------------------------------------------------------------
+
+
+def test_outputs(synth: Synth) -> None:
+    outputs = synth.doc["output"]
+    assert outputs["central_url"]["value"] == "${google_cloud_run_v2_service.central.uri}"
+    assert outputs["ai_internal_ip"]["value"] == "${google_compute_address.ai-address.address}"
+    assert outputs["sql_connection_name"]["value"] == (
+        "${google_sql_database_instance.sql-instance.connection_name}"
+    )
+    for bucket in ("tray", "cctv", "models"):
+        assert (
+            outputs[f"bucket_{bucket}"]["value"]
+            == f"${{google_storage_bucket.bucket-{bucket}.name}}"
+        )

@@ -47,6 +47,13 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The main job: Central and the AI as local processes; fixture trays through checkout."""
+    _install(session, "central", "ai")
+    session.run("python", "-m", "demo", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def central(session: nox.Session) -> None:
     """Run Central on the embedded database at http://127.0.0.1:8080, seeded with the demo store."""
     _install(session, "central")

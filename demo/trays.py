@@ -1,0 +1,64 @@
+"""The demo's trays: fixtures/trays/<name>/frame-*.{png,jpg}, one folder per tray.
+
+`python -m demo.trays` redraws them. Each frame carries a mock-mode marker (docs/ai-contract.md)
+so the mock AI answers a known decision; the real pipeline ignores the marker and looks.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+from pathlib import Path
+
+TRAYS_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "trays"
+
+# name → (mock marker, frames)
+DEMO_TRAYS = {
+    "01-morning-coffee": ("AUTO CROISSANT*2 SALT-BREAD", 2),
+    "02-bagel-lookalikes": ("REVIEW BAGEL-PLAIN BAGEL-SESAME*2", 2),
+    "03-new-pastry": ("UNKNOWN MADELEINE NEW-PASTRY", 1),
+    "04-family-box": ("AUTO DONUT-GLAZED*3 CREAM-BUN*2 RED-BEAN-BUN", 3),
+}
+
+
+def load_trays(directory: Path = TRAYS_DIR) -> list[tuple[str, list[str]]]:
+    """[(tray name, [base64 frame, …])], sorted by name."""
+    trays = []
+    for tray in sorted(p for p in directory.iterdir() if p.is_dir()):
+        frames = sorted(p for p in tray.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
+        if frames:
+            trays.append((tray.name, [base64.b64encode(f.read_bytes()).decode() for f in frames]))
+    if not trays:
+        raise FileNotFoundError(f"no tray folders with frames under {directory}")
+    return trays
+
+
+def draw(directory: Path = TRAYS_DIR) -> None:
+    """Draw the demo trays: a plain tray with bread-coloured shapes, one marker per frame."""
+    from PIL import Image, ImageDraw, PngImagePlugin
+
+    for name, (marker, frame_count) in DEMO_TRAYS.items():
+        rng = random.Random(name)
+        shapes = [
+            (rng.randint(30, 250), rng.randint(30, 170), rng.randint(25, 45)) for _ in range(5)
+        ]
+        folder = directory / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for frame in range(frame_count):
+            image = Image.new("RGB", (320, 240), (236, 236, 230))
+            pen = ImageDraw.Draw(image)
+            for x, y, r in shapes:
+                dx = frame * 3  # a slightly different viewpoint per frame
+                pen.ellipse(
+                    (x + dx, y, x + dx + 2 * r, y + r + 10),
+                    fill=(196, 142, 74),
+                    outline=(120, 80, 40),
+                )
+            info = PngImagePlugin.PngInfo()
+            info.add_text("bakesight-mock", marker)
+            image.save(folder / f"frame-{frame}.png", pnginfo=info, optimize=True)
+
+
+if __name__ == "__main__":
+    draw()
+    print(f"drew {len(DEMO_TRAYS)} trays under {TRAYS_DIR}")

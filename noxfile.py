@@ -69,6 +69,13 @@ def central(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def bench_central(session: nox.Session) -> None:
+    """Benchmark Central against a minimal sync peer on the tests' MySQL (needs wrk)."""
+    _install(session, "central", "test", "bench")
+    session.run("python", "-m", "bench.central_bench", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def migrate(session: nox.Session) -> None:
     """Apply Central's schema migrations to DATABASE_URL (the embedded database by default)."""
     _install(session, "central")

@@ -22,14 +22,13 @@ from urllib.parse import parse_qs
 import httpx
 import sqlalchemy as sa
 
+from ai.contract import ContractViolation, check_infer_answer
 from central import validation as v
-from central.ai_client import parse_answer
-from central.db import dumps, iso, utcnow
+from central.db import dumps, utcnow
 from central.errors import ApiError, conflict, not_found
 from central.frames import check_frames
 from central.stores import store_json
 from central.tables import (
-    bills,
     products,
     recognition_items,
     recognition_runs,
@@ -37,7 +36,7 @@ from central.tables import (
     stores,
     tray_sessions,
 )
-from central.trays import COUNTER_RE, INFERABLE, review_json, run_json
+from central.trays import COUNTER_RE, INFERABLE, review_json, run_json, session_head
 
 StartResponse = Callable[..., Any]
 Json = dict[str, Any]
@@ -121,18 +120,17 @@ def create_session(engine: sa.Engine, data: Json) -> Json:
             raise not_found("store", store_id=store_id)
         if not store.active:
             raise conflict("store_inactive", f"store {store_id} is not active")
-        now, session_uuid = utcnow(), str(uuid.uuid4())
-        conn.execute(
-            tray_sessions.insert().values(
-                uuid=session_uuid,
-                store_id=store_id,
-                counter_id=counter_id,
-                status="OPEN",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        return session_json(conn, _session_row(conn, session_uuid))
+        now = utcnow()
+        values = {
+            "uuid": str(uuid.uuid4()),
+            "store_id": store_id,
+            "counter_id": counter_id,
+            "status": "OPEN",
+            "created_at": now,
+            "updated_at": now,
+        }
+        conn.execute(tray_sessions.insert().values(**values))
+        return {**session_head(values), "runs": [], "reviews": [], "bill": None}
 
 
 def infer(engine: sa.Engine, ai: httpx.Client, session_uuid: str, data: Json) -> Json:
@@ -165,8 +163,13 @@ def infer(engine: sa.Engine, ai: httpx.Client, session_uuid: str, data: Json) ->
     latency_ms = int((utcnow() - started).total_seconds() * 1000)
     if response.status_code != 200:
         raise ApiError(502, "ai_unavailable", f"the AI answered {response.status_code}")
-    answer = parse_answer(response.json(), set(candidates), latency_ms)
-    review_reason = None if answer.decision == "AUTO" else answer.decision
+    answer = response.json()
+    try:
+        check_infer_answer(answer, candidates, len(frames))
+    except ContractViolation as violation:
+        raise ApiError(502, "ai_invalid", str(violation)) from None
+    decision = answer["decision"]
+    review_reason = None if decision == "AUTO" else decision
     with engine.begin() as conn:
         now = utcnow()
         locked = conn.execute(
@@ -176,65 +179,65 @@ def infer(engine: sa.Engine, ai: httpx.Client, session_uuid: str, data: Json) ->
         ).scalar()
         if locked != token:
             raise conflict("inference_superseded", "a newer inference took over this tray session")
-        run_id = conn.execute(
-            recognition_runs.insert().values(
-                session_id=session.id,
-                frame_count=len(frames),
-                created_at=now,
-                decision=answer.decision,
-                reason=answer.reason or answer.decision.lower(),
-                ai_status="OK",
-                ai_error=None,
-                model_version=answer.model_version,
-                device=answer.device,
-                ai_latency_ms=answer.latency_ms,
-            )
-        ).inserted_primary_key[0]
-        if answer.items:
+        run = {
+            "session_id": session.id,
+            "frame_count": len(frames),
+            "created_at": now,
+            "decision": decision,
+            "reason": answer["reason"] or decision.lower(),
+            "ai_status": "OK",
+            "ai_error": None,
+            "model_version": answer["model_version"],
+            "device": answer["device"],
+            "ai_latency_ms": latency_ms,
+        }
+        run["id"] = conn.execute(recognition_runs.insert().values(**run)).inserted_primary_key[0]
+        items = [
+            {k: item[k] for k in ("sku", "count", "confidence", "candidates", "boxes")}
+            for item in answer["items"]
+        ]
+        if items:
             conn.execute(
                 recognition_items.insert(),
                 [
                     {
-                        "run_id": run_id,
-                        "sku": item.sku,
-                        "count": item.count,
-                        "confidence": item.confidence,
-                        "candidates": dumps(item.candidates),
-                        "boxes": dumps(item.boxes),
+                        **item,
+                        "run_id": run["id"],
+                        "candidates": dumps(item["candidates"]),
+                        "boxes": dumps(item["boxes"]),
                     }
-                    for item in answer.items
+                    for item in items
                 ],
             )
-        conn.execute(
-            reviews.update()
-            .where(reviews.c.session_id == session.id, reviews.c.status == "OPEN")
-            .values(status="SUPERSEDED")
-        )
-        if review_reason is not None:
+        if session.status != "OPEN":
             conn.execute(
-                reviews.insert().values(
-                    session_id=session.id,
-                    run_id=run_id,
-                    store_id=session.store_id,
-                    reason=review_reason,
-                    status="OPEN",
-                    created_at=now,
-                )
+                reviews.update()
+                .where(reviews.c.session_id == session.id, reviews.c.status == "OPEN")
+                .values(status="SUPERSEDED")
             )
+        review = None
+        if review_reason is not None:
+            review = {
+                "session_id": session.id,
+                "run_id": run["id"],
+                "store_id": session.store_id,
+                "reason": review_reason,
+                "status": "OPEN",
+                "created_at": now,
+            }
+            review_id = conn.execute(reviews.insert().values(**review)).inserted_primary_key[0]
+            review.update(id=review_id, final_items=None, resolved_by=None, resolved_at=None)
+        status = "IN_REVIEW" if review_reason else "PAYABLE"
         conn.execute(
             tray_sessions.update()
             .where(tray_sessions.c.id == session.id)
-            .values(
-                status="IN_REVIEW" if review_reason else "PAYABLE",
-                claim_token=None,
-                claimed_at=None,
-                updated_at=now,
-            )
+            .values(status=status, claim_token=None, claimed_at=None, updated_at=now)
         )
-        body = session_json(conn, _session_row(conn, session_uuid))
-    body["run"] = next(run for run in body["runs"] if run["id"] == run_id)
-    body["review"] = next((r for r in body["reviews"] if r["run_id"] == run_id), None)
-    return body
+    return {
+        **session_head({**session._mapping, "status": status, "updated_at": now}),
+        "run": run_json(run, items),
+        "review": review_json(review) if review is not None else None,
+    }
 
 
 def _session_row(conn: sa.Connection, session_uuid: str) -> Any:
@@ -242,35 +245,3 @@ def _session_row(conn: sa.Connection, session_uuid: str) -> Any:
     if row is None:
         raise not_found("tray session", session=session_uuid)
     return row
-
-
-def session_json(conn: sa.Connection, session: Any) -> Json:
-    runs = conn.execute(
-        recognition_runs.select()
-        .where(recognition_runs.c.session_id == session.id)
-        .order_by(recognition_runs.c.id)
-    ).all()
-    items_by_run: dict[int, list[Any]] = {run.id: [] for run in runs}
-    if runs:
-        for item in conn.execute(
-            recognition_items.select()
-            .where(recognition_items.c.run_id.in_(list(items_by_run)))
-            .order_by(recognition_items.c.id)
-        ):
-            items_by_run[item.run_id].append(item)
-    review_rows = conn.execute(
-        reviews.select().where(reviews.c.session_id == session.id).order_by(reviews.c.id)
-    ).all()
-    bill = conn.execute(bills.select().where(bills.c.session_id == session.id)).first()
-    return {
-        "uuid": session.uuid,
-        "store_id": session.store_id,
-        "counter_id": session.counter_id,
-        "status": session.status,
-        "payable": session.status == "PAYABLE",
-        "created_at": iso(session.created_at),
-        "updated_at": iso(session.updated_at),
-        "runs": [run_json(run, items_by_run[run.id]) for run in runs],
-        "reviews": [review_json(row) for row in review_rows],
-        "bill": None if bill is None else {"id": bill.id, "total_krw": bill.total_krw},
-    }

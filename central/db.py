@@ -10,10 +10,11 @@ from typing import Any
 from databases import Database
 
 from central.dburl import DatabaseTarget
+from central.statement_cache import CentralDatabase
 
 
 def make_database(target: DatabaseTarget) -> Database:
-    return Database(target.url, **target.options)
+    return CentralDatabase(target.url, **target.options)
 
 
 def utcnow() -> dt.datetime:

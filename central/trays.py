@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ from central.db import dumps, is_duplicate, iso, loads, utcnow
 from central.errors import ApiError, conflict, not_found
 from central.frames import check_frames
 from central.idempotency import idempotent
-from central.stores import active_skus, get_store_row
+from central.stores import get_store_row
 from central.tables import (
     bill_lines,
     bills,
@@ -56,47 +57,60 @@ async def session_row(database: Database, session_uuid: str) -> Any:
     return row
 
 
-def run_json(run: Any, items: list[Any]) -> dict[str, Any]:
+def run_json(run: Mapping[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
     return {
-        "id": run.id,
-        "decision": run.decision,
-        "reason": run.reason,
-        "ai_status": run.ai_status,
-        "ai_error": run.ai_error,
-        "model_version": run.model_version,
-        "device": run.device,
-        "ai_latency_ms": run.ai_latency_ms,
-        "frame_count": run.frame_count,
-        "created_at": iso(run.created_at),
-        "items": [
-            {
-                "sku": item.sku,
-                "count": item._mapping["count"],
-                "confidence": item.confidence,
-                "candidates": loads(item.candidates),
-                "boxes": loads(item.boxes),
-            }
-            for item in items
-        ],
+        "id": run["id"],
+        "decision": run["decision"],
+        "reason": run["reason"],
+        "ai_status": run["ai_status"],
+        "ai_error": run["ai_error"],
+        "model_version": run["model_version"],
+        "device": run["device"],
+        "ai_latency_ms": run["ai_latency_ms"],
+        "frame_count": run["frame_count"],
+        "created_at": iso(run["created_at"]),
+        "items": items,
     }
 
 
-def review_json(row: Any, session_uuid: str | None = None) -> dict[str, Any]:
+def item_json(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "sku": item["sku"],
+        "count": item["count"],
+        "confidence": item["confidence"],
+        "candidates": loads(item["candidates"]),
+        "boxes": loads(item["boxes"]),
+    }
+
+
+def review_json(row: Mapping[str, Any], session_uuid: str | None = None) -> dict[str, Any]:
     out = {
-        "id": row.id,
-        "session_id": row.session_id,
-        "run_id": row.run_id,
-        "store_id": row.store_id,
-        "reason": row.reason,
-        "status": row.status,
-        "final_items": loads(row.final_items),
-        "resolved_by": row.resolved_by,
-        "created_at": iso(row.created_at),
-        "resolved_at": iso(row.resolved_at),
+        "id": row["id"],
+        "session_id": row["session_id"],
+        "run_id": row["run_id"],
+        "store_id": row["store_id"],
+        "reason": row["reason"],
+        "status": row["status"],
+        "final_items": loads(row["final_items"]),
+        "resolved_by": row["resolved_by"],
+        "created_at": iso(row["created_at"]),
+        "resolved_at": iso(row["resolved_at"]),
     }
     if session_uuid is not None:
         out["session"] = session_uuid
     return out
+
+
+def session_head(session: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "uuid": session["uuid"],
+        "store_id": session["store_id"],
+        "counter_id": session["counter_id"],
+        "status": session["status"],
+        "payable": session["status"] == "PAYABLE",
+        "created_at": iso(session["created_at"]),
+        "updated_at": iso(session["updated_at"]),
+    }
 
 
 async def session_json(database: Database, session: Any) -> dict[str, Any]:
@@ -105,28 +119,22 @@ async def session_json(database: Database, session: Any) -> dict[str, Any]:
         .where(recognition_runs.c.session_id == session.id)
         .order_by(recognition_runs.c.id)
     )
-    items_by_run: dict[int, list[Any]] = {run.id: [] for run in runs}
+    items_by_run: dict[int, list[dict[str, Any]]] = {run.id: [] for run in runs}
     if runs:
         for item in await database.fetch_all(
             recognition_items.select()
             .where(recognition_items.c.run_id.in_(list(items_by_run)))
             .order_by(recognition_items.c.id)
         ):
-            items_by_run[item.run_id].append(item)
+            items_by_run[item.run_id].append(item_json(item._mapping))
     review_rows = await database.fetch_all(
         reviews.select().where(reviews.c.session_id == session.id).order_by(reviews.c.id)
     )
     bill = await database.fetch_one(bills.select().where(bills.c.session_id == session.id))
     return {
-        "uuid": session.uuid,
-        "store_id": session.store_id,
-        "counter_id": session.counter_id,
-        "status": session.status,
-        "payable": session.status == "PAYABLE",
-        "created_at": iso(session.created_at),
-        "updated_at": iso(session.updated_at),
-        "runs": [run_json(run, items_by_run[run.id]) for run in runs],
-        "reviews": [review_json(row) for row in review_rows],
+        **session_head(session._mapping),
+        "runs": [run_json(run._mapping, items_by_run[run.id]) for run in runs],
+        "reviews": [review_json(row._mapping) for row in review_rows],
         "bill": await bill_json(database, bill) if bill is not None else None,
     }
 
@@ -170,19 +178,17 @@ async def create_session(request: Request) -> JSONResponse:
     if not store.active:
         raise conflict("store_inactive", f"store {store_id} is not active")
     now = utcnow()
-    session_uuid = str(uuid.uuid4())
-    await database.execute(
-        tray_sessions.insert().values(
-            uuid=session_uuid,
-            store_id=store_id,
-            counter_id=counter_id,
-            status="OPEN",
-            created_at=now,
-            updated_at=now,
-        )
-    )
-    session = await session_row(database, session_uuid)
-    return JSONResponse(await session_json(database, session), status_code=201)
+    values = {
+        "uuid": str(uuid.uuid4()),
+        "store_id": store_id,
+        "counter_id": counter_id,
+        "status": "OPEN",
+        "created_at": now,
+        "updated_at": now,
+    }
+    await database.execute(tray_sessions.insert().values(**values))
+    body = {**session_head(values), "runs": [], "reviews": [], "bill": None}
+    return JSONResponse(body, status_code=201)
 
 
 async def get_session(request: Request) -> JSONResponse:
@@ -203,15 +209,16 @@ async def infer(request: Request) -> JSONResponse:
     data = await v.json_object(request)
     v.only(data, {"frames_b64"})
     frames = check_frames(data, settings.max_frames, settings.max_frame_bytes)
-    session = await session_row(database, request.path_params["session"])
-    candidates = await active_skus(database, session.store_id)
-
-    token = await claim_for_inference(
-        database, session, stale_after_s=2 * settings.ai_timeout_s + 30
-    )
+    # One pooled connection for each database phase, never held across the AI call.
+    async with database.connection():
+        session = await session_row(database, request.path_params["session"])
+        token, candidates = await claim_for_inference(
+            database, session, stale_after_s=2 * settings.ai_timeout_s + 30
+        )
     try:
         outcome = await ask_ai(request, frames, candidates)
-        run_id = await store_run(database, session, token, outcome, len(frames))
+        async with database.connection():
+            body = await store_run(database, session, token, outcome, len(frames))
     except BaseException:
         await release_claim(database, session, token)
         raise
@@ -224,10 +231,6 @@ async def infer(request: Request) -> JSONResponse:
                 "ai_error": outcome.ai_error,
             },
         )
-    session = await session_row(database, session.uuid)
-    body = await session_json(database, session)
-    body["run"] = next(run for run in body["runs"] if run["id"] == run_id)
-    body["review"] = next((r for r in body["reviews"] if r["run_id"] == run_id), None)
     request.app.state.metrics.decisions.labels(body["run"]["decision"]).inc()
     return JSONResponse(body, status_code=201)
 
@@ -269,11 +272,14 @@ async def ask_ai(request: Request, frames: list[str], candidates: list[str]) -> 
     return Outcome(answer, status, error, latency_ms)
 
 
-async def claim_for_inference(database: Database, session: Any, stale_after_s: float) -> str:
+async def claim_for_inference(
+    database: Database, session: Any, stale_after_s: float
+) -> tuple[str, list[str]]:
     """Mark the session INFERRING for this request alone, or refuse with 409.
 
     The conditional UPDATE is atomic; reading the token back tells whether this request won.
     A claim older than `stale_after_s` belonged to an instance that died mid-call.
+    Returns the claim's token and the store's active SKUs, the AI's candidates.
     """
     if session.status == "CHECKED_OUT":
         raise conflict("session_closed", "this tray session is already checked out")
@@ -291,18 +297,28 @@ async def claim_for_inference(database: Database, session: Any, stale_after_s: f
         )
         .values(status="INFERRING", claim_token=token, claimed_at=now, updated_at=now)
     )
-    current = await database.fetch_one(
-        sa.select(tray_sessions.c.claim_token, tray_sessions.c.status).where(
-            tray_sessions.c.id == session.id
+    # Read the token back together with the store's active SKUs: one round trip, not two.
+    rows = await database.fetch_all(
+        sa.select(tray_sessions.c.claim_token, tray_sessions.c.status, products.c.sku)
+        .select_from(
+            tray_sessions.outerjoin(
+                products,
+                sa.and_(
+                    products.c.store_id == tray_sessions.c.store_id,
+                    products.c.active == sa.true(),
+                ),
+            )
         )
+        .where(tray_sessions.c.id == session.id)
+        .order_by(products.c.sku)
     )
-    if current is None or current.claim_token != token:
-        if current is not None and current.status == "CHECKED_OUT":
+    if not rows or rows[0].claim_token != token:
+        if rows and rows[0].status == "CHECKED_OUT":
             raise conflict("session_closed", "this tray session is already checked out")
         raise conflict(
             "inference_in_progress", "another inference is running for this tray session"
         )
-    return token
+    return token, [row.sku for row in rows if row.sku is not None]
 
 
 async def release_claim(database: Database, session: Any, token: str) -> None:
@@ -316,8 +332,11 @@ async def release_claim(database: Database, session: Any, token: str) -> None:
 
 async def store_run(
     database: Database, session: Any, token: str, outcome: Outcome, frame_count: int
-) -> int:
-    """Store the run, its items and any review, and move the session on — all or nothing."""
+) -> dict[str, Any]:
+    """Store the run, its items and any review, and move the session on — all or nothing.
+
+    Returns the infer answer: the session's new state with this run and its review.
+    """
     now = utcnow()
     answer = outcome.answer
     if answer is not None:
@@ -340,66 +359,75 @@ async def store_run(
     run_values.update(
         ai_status=outcome.ai_status, ai_error=outcome.ai_error, ai_latency_ms=outcome.latency_ms
     )
+    status = "IN_REVIEW" if review_reason else "PAYABLE"
+    # Swapping our claim token for a fresh one both finishes the claim and, read back, proves
+    # this request still held it; on MySQL the UPDATE also locks the row until the commit.
+    finished = str(uuid.uuid4())
     async with database.transaction():
-        # Touch the row first: on MySQL this locks it, so the token check below cannot go stale.
         await database.execute(
             tray_sessions.update()
             .where(tray_sessions.c.id == session.id, tray_sessions.c.claim_token == token)
-            .values(updated_at=now)
+            .values(status=status, claim_token=finished, claimed_at=None, updated_at=now)
         )
         holder = await database.fetch_val(
             sa.select(tray_sessions.c.claim_token).where(tray_sessions.c.id == session.id)
         )
-        if holder != token:
+        if holder != finished:
             raise conflict("inference_superseded", "a newer inference took over this tray session")
         run_id = await database.execute(
             recognition_runs.insert().values(
                 session_id=session.id, frame_count=frame_count, created_at=now, **run_values
             )
         )
-        if answer is not None and answer["items"]:
-            await database.execute_many(
-                recognition_items.insert(),
-                [
-                    {
-                        "run_id": run_id,
-                        "sku": item["sku"],
-                        "count": item["count"],
-                        "confidence": float(item["confidence"]),
-                        "candidates": dumps(item.get("candidates") or []),
-                        "boxes": dumps(item.get("boxes") or []),
-                    }
-                    for item in answer["items"]
-                ],
-            )
-        # The latest run decides: an older open review no longer describes the tray.
-        await database.execute(
-            reviews.update()
-            .where(reviews.c.session_id == session.id, reviews.c.status == "OPEN")
-            .values(status="SUPERSEDED")
-        )
-        if review_reason is not None:
+        items = [
+            {
+                "sku": item["sku"],
+                "count": item["count"],
+                "confidence": float(item["confidence"]),
+                "candidates": item.get("candidates") or [],
+                "boxes": item.get("boxes") or [],
+            }
+            for item in (answer["items"] if answer is not None else [])
+        ]
+        if items:  # one multi-row INSERT: execute_many would send a statement per item
             await database.execute(
-                reviews.insert().values(
-                    session_id=session.id,
-                    run_id=run_id,
-                    store_id=session.store_id,
-                    reason=review_reason,
-                    status="OPEN",
-                    created_at=now,
+                recognition_items.insert().values(
+                    [
+                        {
+                            **item,
+                            "run_id": run_id,
+                            "candidates": dumps(item["candidates"]),
+                            "boxes": dumps(item["boxes"]),
+                        }
+                        for item in items
+                    ]
                 )
             )
-        await database.execute(
-            tray_sessions.update()
-            .where(tray_sessions.c.id == session.id)
-            .values(
-                status="IN_REVIEW" if review_reason else "PAYABLE",
-                claim_token=None,
-                claimed_at=None,
-                updated_at=now,
+        if session.status != "OPEN":
+            # The latest run decides: an older open review no longer describes the tray.
+            await database.execute(
+                reviews.update()
+                .where(reviews.c.session_id == session.id, reviews.c.status == "OPEN")
+                .values(status="SUPERSEDED")
             )
-        )
-    return int(run_id)
+        review = None
+        if review_reason is not None:
+            review = {
+                "session_id": session.id,
+                "run_id": run_id,
+                "store_id": session.store_id,
+                "reason": review_reason,
+                "status": "OPEN",
+                "created_at": now,
+            }
+            review_id = await database.execute(reviews.insert().values(**review))
+            review.update(id=review_id, final_items=None, resolved_by=None, resolved_at=None)
+    run = {"id": run_id, "frame_count": frame_count, "created_at": now, **run_values}
+    return {
+        **session_head({**session._mapping, "status": status, "updated_at": now}),
+        "run": run_json(run, items),
+        "review": review_json(review) if review is not None else None,
+    }
 
 
 @idempotent
@@ -477,8 +505,8 @@ async def checkout(request: Request) -> JSONResponse:
                     created_at=now,
                 )
             )
-            await database.execute_many(
-                bill_lines.insert(), [{"bill_id": bill_id, **line} for line in lines]
+            await database.execute(
+                bill_lines.insert().values([{"bill_id": bill_id, **line} for line in lines])
             )
     except Exception as exc:
         if is_duplicate(exc):

@@ -99,7 +99,8 @@ def test_a_rescan_after_an_outage_can_make_the_tray_payable(
     ai.behaviour, ai.answer = "ok", answer("AUTO", [("CROISSANT", 2, 0.99)])
     second = _infer(client, session_uuid)
     assert second["payable"] and second["status"] == "PAYABLE"
-    reviews = {rv["id"]: rv["status"] for rv in second["reviews"]}
+    shown = client.get(f"/api/v1/tray-sessions/{session_uuid}").json()
+    reviews = {rv["id"]: rv["status"] for rv in shown["reviews"]}
     assert reviews[first["review"]["id"]] == "SUPERSEDED"
     bill = client.post(f"/api/v1/tray-sessions/{session_uuid}/checkout", json={}).json()["bill"]
     assert bill["total_krw"] == 2 * 3800

@@ -40,10 +40,10 @@ def test(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """Check style (ruff) and types (mypy)."""
-    _install(session, "central", "ai", "test", "lint")
+    _install(session, "central", "ai", "test", "stacks", "bench", "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    session.run("mypy", "central", "ai")
+    session.run("mypy", "central", "ai", "demo", "bench", "stacks")
 
 
 @nox.session(python=PYTHON)

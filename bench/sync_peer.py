@@ -191,7 +191,9 @@ def infer(engine: sa.Engine, ai: httpx.Client, session_uuid: str, data: Json) ->
             "device": answer["device"],
             "ai_latency_ms": latency_ms,
         }
-        run["id"] = conn.execute(recognition_runs.insert().values(**run)).inserted_primary_key[0]
+        inserted = conn.execute(recognition_runs.insert().values(**run)).inserted_primary_key
+        assert inserted is not None
+        run["id"] = inserted[0]
         items = [
             {k: item[k] for k in ("sku", "count", "confidence", "candidates", "boxes")}
             for item in answer["items"]
@@ -225,7 +227,9 @@ def infer(engine: sa.Engine, ai: httpx.Client, session_uuid: str, data: Json) ->
                 "status": "OPEN",
                 "created_at": now,
             }
-            review_id = conn.execute(reviews.insert().values(**review)).inserted_primary_key[0]
+            inserted = conn.execute(reviews.insert().values(**review)).inserted_primary_key
+            assert inserted is not None
+            review_id = inserted[0]
             review.update(id=review_id, final_items=None, resolved_by=None, resolved_at=None)
         status = "IN_REVIEW" if review_reason else "PAYABLE"
         conn.execute(

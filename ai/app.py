@@ -20,6 +20,7 @@ from ai.factory import build_recognizer
 from ai.frames import FrameLimits
 from ai.recognizer import Recognizer
 from ai.settings import Settings
+from ai.trays import TrayMemory
 
 log = logging.getLogger("ai")
 
@@ -27,6 +28,8 @@ routes = [
     Route("/health", endpoints.health, methods=["GET"]),
     Route("/ready", endpoints.ready, methods=["GET"]),
     Route("/v1/infer", endpoints.infer, methods=["POST"]),
+    Route("/v1/products/{sku}/photos", endpoints.register_photos, methods=["POST"]),
+    Route("/v1/feedback", endpoints.feedback, methods=["POST"]),
 ]
 
 exception_handlers = {
@@ -52,6 +55,7 @@ def create_app(settings: Settings, recognizer: Recognizer | None = None) -> Star
             settings.max_frames, settings.max_frame_bytes, settings.max_frame_pixels
         )
         app.state.recognizer = recognizer
+        app.state.trays = TrayMemory(settings.tray_memory, max_age_s=settings.tray_memory_seconds)
         app.state.ready = False
         app.state.load_error = None
         app.state.inference_pool = ThreadPoolExecutor(1, thread_name_prefix="inference")

@@ -20,6 +20,7 @@ class InferBody:
     candidate_skus: tuple[str, ...]
     top_k: int
     request_id: str | None
+    tray_id: str | None  # Central's session: remembered so a staff correction can teach the AI
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:
@@ -67,7 +68,58 @@ def parse_infer_body(payload: Any) -> InferBody:
     request_id = payload.get("request_id")
     if request_id is not None and not isinstance(request_id, str):
         raise _invalid("request_id must be a string")
-    return InferBody(frames, tuple(dict.fromkeys(skus)), top_k, request_id)
+    tray_id = _optional_id(payload, "tray_id")
+    return InferBody(frames, tuple(dict.fromkeys(skus)), top_k, request_id, tray_id)
+
+
+MAX_PHOTOS = 5  # a new product needs at most five reference photos
+MAX_COUNT = 100
+
+
+def parse_photos_body(payload: Any) -> list[Any]:
+    """`{"photos_b64": [...]}`: 1 to MAX_PHOTOS reference photos of one product."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("photos_b64"), list):
+        raise _invalid('the body must be {"photos_b64": [base64 JPEG or PNG, ...]}')
+    photos = payload["photos_b64"]
+    if not 1 <= len(photos) <= MAX_PHOTOS:
+        raise ApiError(
+            422,
+            "invalid_photo_count",
+            f"{len(photos)} photos; register 1 to {MAX_PHOTOS} at a time",
+            limit="MAX_PHOTOS",
+        )
+    return photos
+
+
+def parse_feedback_body(payload: Any) -> tuple[str, list[tuple[str, int]]]:
+    """`{"tray_id": ..., "items": [{"sku", "count"}]}`: what staff confirmed was on a tray."""
+    if not isinstance(payload, dict):
+        raise _invalid("the body must be a JSON object")
+    tray_id = _optional_id(payload, "tray_id")
+    if tray_id is None:
+        raise _invalid("tray_id is required")
+    items = payload.get("items")
+    if not isinstance(items, list) or not items:
+        raise _invalid("items must be a non-empty list of {sku, count}")
+    parsed = []
+    for number, item in enumerate(items):
+        sku = item.get("sku") if isinstance(item, dict) else None
+        count = item.get("count") if isinstance(item, dict) else None
+        if not isinstance(sku, str) or not sku:
+            raise _invalid(f"items[{number}].sku must be a non-empty string")
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_COUNT:
+            raise _invalid(f"items[{number}].count must be a whole number from 1 to {MAX_COUNT}")
+        parsed.append((sku, count))
+    return tray_id, parsed
+
+
+def _optional_id(payload: dict[str, Any], key: str) -> str | None:
+    value = payload.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= 128:
+        raise _invalid(f"{key} must be a string of 1 to 128 characters")
+    return value
 
 
 def _invalid(message: str) -> ApiError:

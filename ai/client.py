@@ -9,9 +9,10 @@ waits for staff instead of for a second slow answer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -102,8 +103,12 @@ class AIClient:
         *,
         top_k: int = 3,
         request_id: str | None = None,
+        tray_id: str | None = None,
     ) -> dict[str, Any]:
-        """The service's answer for one tray, checked against the contract."""
+        """The service's answer for one tray, checked against the contract.
+
+        `tray_id` (Central's session) lets the service learn from the tray's review later.
+        """
         body: dict[str, Any] = {
             "frames_b64": list(frames_b64),
             "candidate_skus": list(candidate_skus),
@@ -111,12 +116,25 @@ class AIClient:
         }
         if request_id is not None:
             body["request_id"] = request_id
+        if tray_id is not None:
+            body["tray_id"] = tray_id
         answer = _json(await self._send("POST", "/v1/infer", json=body))
         try:
             check_infer_answer(answer, candidate_skus, len(frames_b64))
         except ContractViolation as violation:
             raise AIInvalidAnswer(f"the AI answer breaks the contract: {violation}") from violation
         return answer
+
+    async def register(self, sku: str, photos_b64: Sequence[str]) -> dict[str, Any]:
+        """Add reference photos of a product to the service's gallery."""
+        path = f"/v1/products/{quote(sku, safe='')}/photos"
+        body = {"photos_b64": list(photos_b64)}
+        return _object(await self._send("POST", path, json=body, expect=201))
+
+    async def feedback(self, tray_id: str, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Tell the service what staff confirmed was on a tray it recognized."""
+        body = {"tray_id": tray_id, "items": [dict(item) for item in items]}
+        return _object(await self._send("POST", "/v1/feedback", json=body))
 
     async def ready(self) -> dict[str, Any]:
         """The service's /ready body; AIHTTPError(503) while the model loads."""
@@ -125,7 +143,9 @@ class AIClient:
             raise AIInvalidAnswer(f"/ready answered 200 without ready: true: {answer!r}")
         return answer
 
-    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _send(
+        self, method: str, path: str, expect: int = 200, **kwargs: Any
+    ) -> httpx.Response:
         try:
             try:
                 response = await self._http.request(method, path, **kwargs)
@@ -139,9 +159,16 @@ class AIClient:
             raise AIUnreachable(f"cannot connect to the AI service: {error}") from error
         except httpx.TransportError as error:
             raise AIUnreachable(f"the connection to the AI service failed: {error!r}") from error
-        if response.status_code != 200:
+        if response.status_code != expect:
             raise _http_error(response)
         return response
+
+
+def _object(response: httpx.Response) -> dict[str, Any]:
+    answer = _json(response)
+    if not isinstance(answer, dict):
+        raise AIInvalidAnswer(f"the AI service answered 200 with a non-object: {answer!r:.200}")
+    return answer
 
 
 def _json(response: httpx.Response) -> Any:

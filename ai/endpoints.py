@@ -1,4 +1,4 @@
-"""The service's three routes: liveness, readiness and inference."""
+"""The service's routes: liveness, readiness, inference, and learning without retraining."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from ai.body import parse_infer_body, read_json
+from ai.body import parse_feedback_body, parse_infer_body, parse_photos_body, read_json
 from ai.contract import ContractViolation, check_infer_answer
 from ai.errors import ApiError
-from ai.frames import decode_frames
-from ai.recognizer import TrayRequest, answer_json, recognize
+from ai.frames import FrameLimits, decode_frames
+from ai.recognizer import Learner, TrayRequest, answer_json, recognize
 
 log = logging.getLogger("ai")
 
@@ -47,6 +47,8 @@ async def infer(request: Request) -> JSONResponse:
     body = parse_infer_body(await read_json(request, state.settings.max_body_bytes))
     frames = await run_in_threadpool(decode_frames, body.frames_b64, state.frame_limits)
     decoded = time.perf_counter()
+    if body.tray_id is not None:
+        state.trays.remember(body.tray_id, frames)
     tray = TrayRequest(frames, body.candidate_skus, body.top_k)
     # One inference at a time: the model and the GPU are shared, and queueing keeps latency even.
     loop = asyncio.get_running_loop()
@@ -75,3 +77,47 @@ async def infer(request: Request) -> JSONResponse:
         timings["total"],
     )
     return JSONResponse(answer)
+
+
+async def register_photos(request: Request) -> JSONResponse:
+    """Add 1-5 reference photos of a product to the gallery: a new product needs no retraining."""
+    state = request.app.state
+    learner = _learner(request)
+    sku = request.path_params["sku"]
+    photos_b64 = parse_photos_body(await read_json(request, state.settings.max_body_bytes))
+    limits = FrameLimits(
+        len(photos_b64), state.frame_limits.max_frame_bytes, state.frame_limits.max_frame_pixels
+    )
+    photos = await run_in_threadpool(decode_frames, photos_b64, limits)
+    loop = asyncio.get_running_loop()
+    result = await loop.run_in_executor(state.inference_pool, learner.register, sku, photos)
+    log.info("registered %d photo(s) of %s", len(photos), sku)
+    return JSONResponse({"sku": sku, **result}, status_code=201)
+
+
+async def feedback(request: Request) -> JSONResponse:
+    """Learn from a resolved review: the tray's item crops join the gallery under the true SKUs."""
+    state = request.app.state
+    learner = _learner(request)
+    tray_id, items = parse_feedback_body(await read_json(request, state.settings.max_body_bytes))
+    frames = state.trays.recall(tray_id)
+    if frames is None:
+        raise ApiError(
+            404,
+            "tray_not_remembered",
+            f"tray {tray_id!r} is not among the last {state.trays.max_trays} trays kept",
+        )
+    loop = asyncio.get_running_loop()
+    result = await loop.run_in_executor(state.inference_pool, learner.learn, frames, items)
+    state.trays.forget(tray_id)
+    log.info("learned from tray %s: %s", tray_id, dict(result))
+    return JSONResponse({"tray_id": tray_id, **result})
+
+
+def _learner(request: Request) -> Learner:
+    state = request.app.state
+    if not state.ready:
+        raise ApiError(503, "not_ready", state.load_error or "the model is still loading")
+    if not isinstance(state.recognizer, Learner):
+        raise ApiError(501, "cannot_learn", "this recognizer cannot add to its gallery")
+    return state.recognizer

@@ -16,9 +16,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from PIL import Image
 
 from ai.errors import ApiError
 from ai.recognizer import Box, Candidate, Decision, Item, Recognition, TrayRequest
@@ -39,8 +41,24 @@ class MockRecognizer:
     model_version = "mock-1"
     device = "cpu"
 
+    def __init__(self) -> None:
+        self.gallery: dict[str, int] = {}  # SKU → reference photos registered
+        self.learned_trays = 0
+
     def load(self) -> None:
         """Nothing to load; the mock is ready at once."""
+
+    def register(self, sku: str, photos: Sequence[Image.Image]) -> Mapping[str, Any]:
+        """Count the photos: the mock's answers do not depend on them."""
+        self.gallery[sku] = self.gallery.get(sku, 0) + len(photos)
+        return {"sku": sku, "photos_added": len(photos), "gallery_photos": self.gallery[sku]}
+
+    def learn(
+        self, frames: Sequence[Image.Image], items: Sequence[tuple[str, int]]
+    ) -> Mapping[str, Any]:
+        """Count the tray: the mock learns nothing from it."""
+        self.learned_trays += 1
+        return {"crops_added": 0, "learned_trays": self.learned_trays}
 
     def inference_context(self) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()

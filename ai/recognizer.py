@@ -96,6 +96,24 @@ class Recognizer(Protocol):
         ...
 
 
+@runtime_checkable
+class Learner(Protocol):
+    """What a recognizer that learns without retraining also does (the real pipeline, the mock).
+
+    Both run in the inference thread, between requests, so they never race a recognition.
+    """
+
+    def register(self, sku: str, photos: Sequence[Image.Image]) -> Mapping[str, Any]:
+        """Add reference photos of a product to the gallery (and persist it)."""
+        ...
+
+    def learn(
+        self, frames: Sequence[Image.Image], items: Sequence[tuple[str, int]]
+    ) -> Mapping[str, Any]:
+        """Add the crops of a tray whose true contents staff confirmed (and persist the gallery)."""
+        ...
+
+
 def recognize(recognizer: Recognizer, request: TrayRequest) -> Recognition:
     """Run one tray through the handler phases; add the phases' times the recognizer did not."""
     started = time.perf_counter()

@@ -39,6 +39,8 @@ class Settings:
     max_frame_bytes: int
     max_frame_pixels: int
     max_body_bytes: int
+    tray_memory: int
+    tray_memory_seconds: int
     log_level: str
 
 
@@ -56,6 +58,8 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         max_frame_bytes=config("AI_MAX_FRAME_BYTES", cast=_positive_int, default=8 * MIB),
         max_frame_pixels=config("AI_MAX_FRAME_PIXELS", cast=_positive_int, default=4096 * 4096),
         max_body_bytes=config("AI_MAX_BODY_BYTES", cast=_positive_int, default=48 * MIB),
+        tray_memory=config("AI_TRAY_MEMORY", cast=_positive_int, default=512),
+        tray_memory_seconds=config("AI_TRAY_MEMORY_SECONDS", cast=_positive_int, default=6 * 3600),
         log_level=config("AI_LOG_LEVEL", cast=_log_level, default="info"),
     )
     if config.problems:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
 import sqlalchemy as sa
 from databases import Database
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from ai.client import AIError
 from central import validation as v
 from central.db import dumps, utcnow
 from central.errors import ApiError, conflict, invalid, not_found
@@ -18,6 +21,8 @@ from central.idempotency import idempotent
 from central.stores import active_skus
 from central.tables import reviews, tray_sessions
 from central.trays import review_json
+
+log = logging.getLogger("central.reviews")
 
 STATUSES = {"OPEN", "RESOLVED", "SUPERSEDED"}
 MAX_ITEM_COUNT = 100
@@ -58,7 +63,7 @@ async def list_reviews(request: Request) -> JSONResponse:
     page = rows[:limit]
     return JSONResponse(
         {
-            "items": [review_json(row, row.session_uuid) for row in page],
+            "items": [review_json(row._mapping, row.session_uuid) for row in page],
             "next_after": page[-1].id if len(rows) > limit else None,
         }
     )
@@ -67,7 +72,7 @@ async def list_reviews(request: Request) -> JSONResponse:
 async def get_review(request: Request) -> JSONResponse:
     """Get one review."""
     row = await review_row(request.app.state.database, request.path_params["review_id"])
-    return JSONResponse(review_json(row, row.session_uuid))
+    return JSONResponse(review_json(row._mapping, row.session_uuid))
 
 
 @idempotent
@@ -112,11 +117,26 @@ async def resolve_review(request: Request) -> JSONResponse:
             .values(status="PAYABLE", updated_at=now)
         )
     row = await review_row(database, review_id)
-    body = review_json(row, row.session_uuid)
+    body = review_json(row._mapping, row.session_uuid)
     body["session_status"] = await database.fetch_val(
         sa.select(tray_sessions.c.status).where(tray_sessions.c.id == review.session_id)
     )
-    return JSONResponse(body)
+    # After the answer, and never in its way: the AI adds the tray's crops under the true SKUs.
+    teach = BackgroundTask(teach_ai, request.app, row.session_uuid, items)
+    return JSONResponse(body, background=teach)
+
+
+async def teach_ai(app: Any, session_uuid: str, items: list[dict[str, Any]]) -> None:
+    """Send a resolved review's items to the AI; a failure is logged, the resolution stands."""
+    try:
+        result = await app.state.ai.feedback(session_uuid, items)
+    except AIError as error:
+        log.warning(
+            "the AI did not learn from a review",
+            extra={"session": session_uuid, "ai_error": str(error)},
+        )
+        return
+    log.info("the AI learned from a review", extra={"session": session_uuid, "ai_result": result})
 
 
 def parse_items(raw: Any, known_skus: set[str]) -> list[dict[str, Any]]:

@@ -216,7 +216,7 @@ async def infer(request: Request) -> JSONResponse:
             database, session, stale_after_s=2 * settings.ai_timeout_s + 30
         )
     try:
-        outcome = await ask_ai(request, frames, candidates)
+        outcome = await ask_ai(request, session.uuid, frames, candidates)
         async with database.connection():
             body = await store_run(database, session, token, outcome, len(frames))
     except BaseException:
@@ -255,12 +255,14 @@ def _failure_status(error: AIError) -> str:
     return "UNREACHABLE"
 
 
-async def ask_ai(request: Request, frames: list[str], candidates: list[str]) -> Outcome:
+async def ask_ai(
+    request: Request, tray_id: str, frames: list[str], candidates: list[str]
+) -> Outcome:
     """Every way the call can fail becomes an Outcome without an answer: never an exception."""
     started = time.perf_counter()
     try:
         answer: dict[str, Any] | None = await request.app.state.ai.infer(
-            frames, candidates, request_id=request.scope.get("request_id")
+            frames, candidates, request_id=request.scope.get("request_id"), tray_id=tray_id
         )
         status, error = "OK", None
     except AIError as failure:

@@ -108,3 +108,57 @@ def test_price_changes_after_billing_do_not_change_the_bill(
     client.patch(f"/api/v1/stores/{store['id']}/products/CROISSANT", json={"unit_price_krw": 9999})
     bill = client.get(f"/api/v1/tray-sessions/{session_uuid}").json()["bill"]
     assert bill["lines"][0]["unit_price_krw"] == 3800 and bill["total_krw"] == 3800
+
+
+def test_resolving_a_review_teaches_the_ai(
+    client: TestClient, session_uuid: str, ai: AiStandIn
+) -> None:
+    ai.answer = answer("REVIEW", [("BAGEL-PLAIN", 1, 0.55)])
+    r = client.post(
+        f"/api/v1/tray-sessions/{session_uuid}/infer", json={"frames_b64": [tiny_png()]}
+    )
+    assert ai.requests[-1]["body"]["tray_id"] == session_uuid  # the AI keeps the tray's frames
+    items = [{"sku": "BAGEL-SESAME", "count": 1}]
+    client.post(
+        f"/api/v1/reviews/{r.json()['review']['id']}/resolve",
+        json={"reviewer": "kim", "items": items},
+    )
+    feedback = [req for req in ai.requests if req["path"] == "/v1/feedback"]
+    assert [f["body"] for f in feedback] == [{"tray_id": session_uuid, "items": items}]
+
+
+def test_a_resolution_stands_when_the_ai_cannot_learn(
+    client: TestClient, session_uuid: str, ai: AiStandIn
+) -> None:
+    ai.answer = answer("REVIEW", [("SCONE", 1, 0.55)])
+    review = client.post(
+        f"/api/v1/tray-sessions/{session_uuid}/infer", json={"frames_b64": [tiny_png()]}
+    ).json()["review"]
+    ai.behaviour = "close"  # the AI hangs up on the feedback call
+    r = client.post(
+        f"/api/v1/reviews/{review['id']}/resolve",
+        json={"reviewer": "kim", "items": [{"sku": "SCONE", "count": 1}]},
+    )
+    assert r.status_code == 200 and r.json()["session_status"] == "PAYABLE"
+    assert client.post(f"/api/v1/tray-sessions/{session_uuid}/checkout", json={}).status_code == 201
+
+
+def test_product_photos_are_registered_through_central(
+    client: TestClient, store: dict[str, Any], ai: AiStandIn
+) -> None:
+    url = f"/api/v1/stores/{store['id']}/products/SCONE/photos"
+    r = client.post(url, json={"photos_b64": [tiny_png(), tiny_png()]})
+    assert r.status_code == 201 and r.json()["photos_added"] == 2 and r.json()["sku"] == "SCONE"
+    assert ai.requests[-1]["path"] == "/v1/products/SCONE/photos"
+    too_many = client.post(url, json={"photos_b64": [tiny_png()] * 6})
+    assert too_many.status_code == 422 and too_many.json()["limit"] == "max_photos"
+    unknown = client.post(
+        f"/api/v1/stores/{store['id']}/products/NOPE/photos", json={"photos_b64": [tiny_png()]}
+    )
+    assert unknown.status_code == 404
+    ai.behaviour = "reject_photos"
+    refused = client.post(url, json={"photos_b64": [tiny_png()]})
+    assert refused.status_code == 422 and refused.json()["error"] == "unsupported_format"
+    ai.behaviour = "error500"
+    down = client.post(url, json={"photos_b64": [tiny_png()]})
+    assert down.status_code == 502 and down.json()["error"] == "ai_unavailable"

@@ -75,6 +75,10 @@ class AiStandIn:
                 behaviour = standin.behaviour
                 if self.headers.get("x-admin-key") != standin.admin_key:
                     return self._send(401, {"error": "unauthorized", "message": "bad key"})
+                if behaviour == "reject_photos" and self.path.startswith("/v1/products/"):
+                    return self._send(
+                        422, {"error": "unsupported_format", "message": "frame 0: GIF"}
+                    )
                 if behaviour == "close":
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return None
@@ -84,6 +88,11 @@ class AiStandIn:
                     return self._send(500, {"error": "boom"})
                 if behaviour == "garbage":
                     return self._raw(200, b"<html>definitely not json")
+                if self.path == "/v1/feedback":
+                    return self._send(200, {"tray_id": body.get("tray_id"), "crops_added": 1})
+                if self.path.startswith("/v1/products/"):
+                    photos = len(body.get("photos_b64", []))
+                    return self._send(201, {"photos_added": photos, "gallery_photos": photos})
                 if behaviour == "contract_breach":
                     return self._send(
                         200,

@@ -15,13 +15,15 @@ PYTHON = "3.11"
 
 def _install(session: nox.Session, *extras: str) -> None:
     """Install the project with the given extras into the session's venv."""
+    if "ai" in extras:  # the exact pin first, so nothing else resolves a CUDA torch
+        session.install("torch==2.13.0")
     session.install("-e", f".[{','.join(extras)}]")
 
 
 @nox.session(python=PYTHON)
 def test(session: nox.Session) -> None:
-    """Run every test that needs neither the cloud nor a GPU (MySQL through testcontainers or a throwaway mariadbd)."""
-    _install(session, "central", "test")
+    """Run every test that needs neither the cloud nor a GPU (MySQL via testcontainers/mariadbd)."""
+    _install(session, "central", "ai", "test")
     session.run("pytest", *session.posargs)
 
 
@@ -52,3 +54,17 @@ def migrate(session: nox.Session) -> None:
     """Apply Central's schema migrations to DATABASE_URL (the embedded database by default)."""
     _install(session, "central")
     session.run("python", "-m", "central", "migrate")
+
+
+@nox.session(python=PYTHON)
+def eval(session: nox.Session) -> None:
+    """Recognition metrics (cAcc, ACD, mCIoU, automation, wrong-AUTO) on the held-out split."""
+    _install(session, "ai")
+    session.run("python", "-m", "ai.recognition.evaluate", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench_ai(session: nox.Session) -> None:
+    """In-process recognition latency per stage and per tray (2 x 1280x960, 10 items), p50/p99."""
+    _install(session, "ai")
+    session.run("python", "-m", "ai.recognition.bench", *session.posargs)

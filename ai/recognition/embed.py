@@ -9,10 +9,10 @@ TRAY_REFERENCE) plus its soft mask as the 4th channel, resampled to S x S around
 `scale` is the crop's side as a fraction of the frame width (the camera is fixed, so it measures the
 item's physical size). S is CROP_SIZE.
 
-The built-in `ColourTextureEmbedder` is hand-designed and needs no weights: colour histogram in an
-opponent colour space, histograms of fine texture and of the colour of dark and bright spots
-(seeds, chips, berries, glaze), radial colour profile, and shape (size, elongation, fill). All of it is
-rotation-invariant. Registering a product is then just embedding its reference photos.
+The built-in `ColourTextureEmbedder` is hand-designed and needs no weights: colour histogram in
+an opponent colour space, histograms of fine texture and of the colour of dark and bright spots
+(seeds, chips, berries, glaze), radial colour profile, and shape (size, elongation, fill). All of
+it is rotation-invariant. Registering a product is then just embedding its reference photos.
 """
 
 from __future__ import annotations
@@ -52,11 +52,12 @@ class ColourTextureEmbedder(nn.Module):
                                 torch.arange(s, dtype=torch.float32), indexing="ij")
         self.register_buffer("xs", xs.reshape(1, -1), persistent=False)
         self.register_buffer("ys", ys.reshape(1, -1), persistent=False)
+        # group weights (chosen on the development split, never on calibration or evaluation)
         self.w_colour = 1.0
-        self.w_texture = 0.45
-        self.w_spots = 0.7
-        self.w_radial = 1.2
-        self.w_shape = 1.6
+        self.w_texture = 0.6
+        self.w_spots = 2.0
+        self.w_radial = 1.5
+        self.w_shape = 1.5
 
     def forward(self, crops: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         n = crops.shape[0]
@@ -103,7 +104,9 @@ class ColourTextureEmbedder(nn.Module):
             ws = w.sum(1).clamp_min(1.0)
             feats.append((chans * w[:, None]).sum(2) / ws[:, None])
             occupancy.append((ring * mf).sum(1) / ring.sum(1).clamp_min(1.0))
-        radial = torch.cat(feats + [torch.stack(occupancy, 1)], 1)
+        # centred on typical bread values so that differences, not magnitudes, drive the cosine
+        centre = torch.tensor([0.55, 0.15, 0.2], dtype=crops.dtype, device=crops.device)
+        radial = torch.cat([f - centre for f in feats] + [torch.stack(occupancy, 1) - 0.8], 1)
         # 5) shape: physical size, elongation, fill of the moment ellipse
         sxx = (mf * dx * dx).sum(1) / area
         syy = (mf * dy * dy).sum(1) / area
@@ -116,7 +119,8 @@ class ColourTextureEmbedder(nn.Module):
         elong = torch.sqrt(l2 / l1)
         fill = area / (4 * math.pi * torch.sqrt(l1 * l2))
         phys = area * (scale / CROP_SIZE) ** 2  # item area as a fraction of frame width squared
-        shape = torch.stack([torch.log(phys.clamp_min(1e-6)) / 2, elong, fill], 1)
+        shape = torch.stack([(torch.log(phys.clamp_min(1e-6)) + 3.9) / 2, elong - 0.7,
+                             fill - 0.85], 1)
         out = torch.cat([self.w_colour * colour, self.w_texture * texture, self.w_spots * spots,
                          self.w_radial * radial, self.w_shape * shape], 1)
         return _unit(out)

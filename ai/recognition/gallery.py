@@ -1,8 +1,8 @@
 """The product gallery: reference (and learned) item embeddings per SKU, persisted to a file or gs://.
 
 Storage is a small injectable hook (`Storage`: read/write bytes by URL). Local paths use the file
-system; `gs://` URLs use `GCSStorage`, which imports google-cloud-storage only when it is used, so the
-dependency stays optional (tests inject a fake).
+system; `gs://` URLs use the injected storage or `GCSStorage`, which imports google-cloud-storage
+only when it is used, so the dependency stays optional (tests inject a fake).
 """
 
 from __future__ import annotations
@@ -69,10 +69,10 @@ class GCSStorage:
 
 
 def storage_for(url: str, storage: Storage | None = None) -> Storage:
-    """The injected storage, else GCS for gs:// URLs and the file system otherwise."""
-    if storage is not None:
-        return storage
-    return GCSStorage() if url.startswith("gs://") else LocalStorage()
+    """gs:// URLs: the injected storage, else GCS; anything else: the local file system."""
+    if not url.startswith("gs://"):
+        return LocalStorage()
+    return storage if storage is not None else GCSStorage()
 
 
 @dataclass
@@ -131,7 +131,8 @@ class Gallery:
 
     def fingerprint(self) -> str:
         h = hashlib.sha256(self.embedder_id.encode())
-        h.update("\n".join(f"{s}:{o}" for s, o in zip(self.skus, self.sources, strict=True)).encode())
+        pairs = zip(self.skus, self.sources, strict=True)
+        h.update("\n".join(f"{s}:{o}" for s, o in pairs).encode())
         h.update(self.embeddings.numpy().tobytes())
         return h.hexdigest()[:10]
 

@@ -31,7 +31,7 @@ VERSION = "rec-1"
 
 @dataclass(frozen=True)
 class Calibration:
-    """Decision thresholds, fitted on the calibration split by `python -m ai.recognition.calibrate`."""
+    """Decision thresholds fitted on the calibration split (python -m ai.recognition.calibrate)."""
 
     unknown_similarity: float  # best candidate score below this: the item matched no candidate
     auto_confidence: float  # every item at or above this (and nothing else wrong): AUTO
@@ -101,6 +101,7 @@ class Pipeline:
         self.storage = storage
         self.seg_params = seg_params or SegmentParams()
         self._matrix: tuple[torch.Tensor, list[str], torch.Tensor] | None = None
+        self.last_detail: dict = {}
 
     # ---------------------------------------------------------------- load once
     @classmethod
@@ -141,7 +142,8 @@ class Pipeline:
 
     @property
     def model_version(self) -> str:
-        return f"{VERSION}/{self.embedder_id}/gallery-{len(self.gallery)}-{self.gallery.fingerprint()}"
+        g = self.gallery
+        return f"{VERSION}/{self.embedder_id}/gallery-{len(g)}-{g.fingerprint()}"
 
     @property
     def device_name(self) -> str:
@@ -183,12 +185,14 @@ class Pipeline:
         areas = reg.areas.to(batch.seg.dtype) / float(seg_size[0] * seg_size[1])
         return Raw(reg.frame.cpu(), reg.boxes.cpu(), areas.cpu(), emb, crops, scales, seg_size, t)
 
-    def postprocess(self, raw: Raw, batch: Batch, candidate_skus: list[str], top_k: int = 3) -> dict:
+    def postprocess(self, raw: Raw, batch: Batch, candidate_skus: list[str],
+                    top_k: int = 3) -> dict:
         """Match against the candidates' gallery, fuse the frames and decide."""
         t0 = time.perf_counter()
         cal = self.calibration
         n_frames = len(batch.sizes)
         cands = [s for s in dict.fromkeys(candidate_skus) if self.gallery.count(s) > 0]
+        unregistered = [s for s in dict.fromkeys(candidate_skus) if s not in set(cands)]
         scores = self._scores(raw.embeddings, cands)  # (N, K) on CPU
         timings = dict(raw.timings)
         timings["match"] = _ms(t0)
@@ -204,7 +208,12 @@ class Pipeline:
             top1 = top2 = torch.zeros(n)
             best = torch.zeros(n, dtype=torch.long)
         conf = cal.confidence(top1, top1 - top2)
-        unknown = top1 < cal.unknown_similarity
+        # unknown: no candidate is close enough, or the item looks more like a gallery product the
+        # store does not offer (e.g. a sesame bagel when only plain bagels are candidates)
+        others = [s for s in self.gallery.sku_list if s not in set(cands)]
+        rival = self._scores(raw.embeddings, others).max(1).values if others and n else \
+            torch.zeros(n)
+        unknown = (top1 < cal.unknown_similarity) | (rival > top1)
         labels = [None if bool(unknown[i]) else cands[int(best[i])] for i in range(n)]
         size_ok = self._size_ok(raw.areas, labels)
         per_frame = [Counter(labels[i] for i in range(n) if int(raw.frame[i]) == f)
@@ -221,6 +230,10 @@ class Pipeline:
         elif any(s is None for s in labels):
             decision = "UNKNOWN"
             reason = f"{sum(s is None for s in labels)} item crop(s) matched none of the candidates"
+        elif unregistered:
+            decision = "REVIEW"
+            reason = ("candidate products without reference photos could be on the tray: "
+                      + ", ".join(unregistered[:5]))
         elif not agree:
             decision = "REVIEW"
             reason = ("frames disagree on the counts: "
@@ -237,6 +250,11 @@ class Pipeline:
             decision = "AUTO"
             reason = "all items matched with confidence above the AUTO threshold"
         timings["fuse"] = _ms(t0)
+        self.last_detail = {  # per-item internals, read by the calibration script
+            "frame": raw.frame.tolist(), "boxes": raw.boxes.tolist(), "labels": labels,
+            "best": [cands[int(j)] if k else None for j in best.tolist()],
+            "top1": top1.tolist(), "top2": top2.tolist(), "rival": rival.tolist(),
+            "size_ok": size_ok, "agree": agree, "seg_size": raw.seg_size, "sizes": batch.sizes}
         return {"decision": decision, "reason": reason, "items": items,
                 "model_version": self.model_version, "device": self.device_name,
                 "timings_ms": timings}
@@ -361,7 +379,7 @@ class Pipeline:
     def learn_from_review(self, frames: list[Image.Image], corrected_items: list[dict]) -> dict:
         """Add the item crops of a resolved review to the gallery under their corrected SKUs.
 
-        corrected_items: [{"sku": str, "count": int, "boxes": [{"frame": f, "box": [x0,y0,x1,y1]}]?}]
+        corrected_items: [{"sku": str, "count": int, "boxes"?: [{"frame": f, "box": [x0, ...]}]}]
         With boxes, each box picks the segmented item it overlaps most (IoU >= 0.5). Without boxes,
         a frame whose number of segmented items equals the corrected total is used: its items are
         assigned to the corrected SKUs by best similarity within the corrected counts.
@@ -379,7 +397,9 @@ class Pipeline:
                 q = torch.tensor([x0 * sw / w, y0 * sh / h, x1 * sw / w, y1 * sh / h])
                 best, best_iou = -1, 0.5
                 for i in range(n):
-                    if int(raw.frame[i]) == f and (iou := _iou(q, raw.boxes[i].float())) >= best_iou:
+                    if int(raw.frame[i]) != f:
+                        continue
+                    if (iou := _iou(q, raw.boxes[i].float())) >= best_iou:
                         best, best_iou = i, iou
                 if best >= 0:
                     picks.append((best, it["sku"]))

@@ -1,7 +1,7 @@
 """Segment the items lying on a plain tray, splitting touching items.
 
-Everything here is batched over the frames of one tray and uses only torch ops, so the same code runs
-on CPU and CUDA:
+Everything here is batched over the frames of one tray and uses only torch ops, so the same code
+runs on CPU and CUDA:
 
 1. background model: the tray colour is estimated from the frame border; a pixel is foreground when
    its chromaticity differs from the tray's (shadows darken the tray but keep its chromaticity);

@@ -8,6 +8,7 @@ Uses only the `calibration` seed of fixtures/bakery/seeds.json (never `evaluatio
    whether its label is right (box IoU >= 0.5 against the ground truth of its frame);
 3. fit confidence = sigmoid(a * top1 + b * margin + c) on the items (logistic regression);
 4. unknown_similarity: the 0.5th percentile of top1 over correctly labelled items, minus 0.01;
+   size_ratio: the 0.2nd and 99.8th percentiles of the correctly labelled items' size ratio, +/-5 %;
 5. auto_confidence: the lowest threshold whose wrong-AUTO rate on the calibration trays is <= the
    target (0.2 %), simulated tray by tray with the same rules as Pipeline.postprocess.
 """
@@ -83,7 +84,8 @@ def simulate(trays: list[dict], cal: Calibration) -> tuple[int, int]:
     auto = wrong = 0
     for t in trays:
         n = len(t["top1"])
-        if n == 0 or not t["agree"] or not all(t["size_ok"]):
+        lo, hi = cal.size_ratio
+        if n == 0 or not t["agree"] or not all(lo <= r <= hi for r in t["size_ratio"]):
             continue
         top1 = torch.tensor(t["top1"])
         top2 = torch.tensor(t["top2"])
@@ -108,10 +110,14 @@ def main(argv: list[str] | None = None) -> None:
     logit = fit_logit(trays)
     good = sorted(t1 for t in trays for t1, c in zip(t["top1"], t["correct"], strict=True) if c)
     unknown_sim = good[int(0.005 * len(good))] - 0.01
+    ratios = sorted(r for t in trays for r, c in zip(t["size_ratio"], t["correct"], strict=True)
+                    if c)
+    size_ratio = (round(ratios[int(0.002 * len(ratios))] * 0.95, 3),
+                  round(ratios[int(0.998 * len(ratios)) - 1] * 1.05, 3))
     chosen = None
     for k in range(0, 1000):
         thr = k / 1000
-        cal = Calibration(unknown_sim, thr, logit, base.size_ratio, base.embedder_id)
+        cal = Calibration(unknown_sim, thr, logit, size_ratio, base.embedder_id)
         auto, wrong = simulate(trays, cal)
         if wrong <= TARGET_WRONG_AUTO * len(trays):
             chosen = (thr, auto, wrong)
@@ -125,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
         "unknown_similarity": round(unknown_sim, 5),
         "auto_confidence": thr,
         "logit": [round(v, 5) for v in logit],
-        "size_ratio": list(base.size_ratio),
+        "size_ratio": list(size_ratio),
         "fitted_on": {"split": "calibration", "seed": seed, "trays": len(trays),
                       "item_crops": items,
                       "wrong_item_crops": items - sum(sum(t["correct"]) for t in trays),

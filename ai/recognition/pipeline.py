@@ -215,7 +215,9 @@ class Pipeline:
             torch.zeros(n)
         unknown = (top1 < cal.unknown_similarity) | (rival > top1)
         labels = [None if bool(unknown[i]) else cands[int(best[i])] for i in range(n)]
-        size_ok = self._size_ok(raw.areas, labels)
+        ratio = self._size_ratio(raw.areas, labels)
+        lo, hi = cal.size_ratio
+        size_ok = [lo <= r <= hi for r in ratio]
         per_frame = [Counter(labels[i] for i in range(n) if int(raw.frame[i]) == f)
                      for f in range(n_frames)]
         keys = [tuple(sorted((str(s), c) for s, c in cnt.items())) for cnt in per_frame]
@@ -254,7 +256,8 @@ class Pipeline:
             "frame": raw.frame.tolist(), "boxes": raw.boxes.tolist(), "labels": labels,
             "best": [cands[int(j)] if k else None for j in best.tolist()],
             "top1": top1.tolist(), "top2": top2.tolist(), "rival": rival.tolist(),
-            "size_ok": size_ok, "agree": agree, "seg_size": raw.seg_size, "sizes": batch.sizes}
+            "size_ok": size_ok, "size_ratio": ratio, "agree": agree, "seg_size": raw.seg_size,
+            "sizes": batch.sizes}
         return {"decision": decision, "reason": reason, "items": items,
                 "model_version": self.model_version, "device": self.device_name,
                 "timings_ms": timings}
@@ -294,17 +297,14 @@ class Pipeline:
             1, col.expand(n, -1), sims, "amax", include_self=True)
         return per_sku[:, [index[s] for s in cands]].clamp(0, 1)
 
-    def _size_ok(self, areas: torch.Tensor, labels: list[str | None]) -> list[bool]:
-        lo, hi = self.calibration.size_ratio
-        ok = []
+    def _size_ratio(self, areas: torch.Tensor, labels: list[str | None]) -> list[float]:
+        """Each item's area over the median area of its product's gallery crops (1.0: unknown)."""
+        out = []
         for a, s in zip(areas.tolist(), labels, strict=True):
-            if s is None:
-                ok.append(True)
-                continue
             ref = [x for x, k in zip(self.gallery.areas.tolist(), self.gallery.skus, strict=True)
                    if k == s]
-            ok.append(lo <= a / float(np.median(ref)) <= hi)
-        return ok
+            out.append(a / float(np.median(ref)) if s is not None and ref else 1.0)
+        return out
 
     def _items(self, raw: Raw, batch: Batch, labels: list[str | None], scores: torch.Tensor,
                conf: torch.Tensor, cands: list[str], primary: int, top_k: int) -> list[dict]:

@@ -69,8 +69,9 @@ def foreground(img: torch.Tensor, p: SegmentParams) -> torch.Tensor:
     bg_chroma = bg / bg.sum(1, keepdim=True).clamp_min(1e-3)
     d2 = (chroma - bg_chroma).square().sum(1, keepdim=True)
     m = (d2 > p.chroma_threshold**2).to(torch.uint8)
-    m = _erode(_max3(m))  # closing: fills pin-holes (dark toppings, specular spots)
-    m = _max3(_erode(m))  # opening: drops isolated noisy pixels
+    # opening only: drops isolated noisy pixels. No closing: it would bridge the 1-pixel gaps
+    # between items lying side by side (measured: 69/82 -> 79/82 frames counted right).
+    m = _max3(_erode(m))
     return m
 
 

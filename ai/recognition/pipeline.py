@@ -199,6 +199,15 @@ class Pipeline:
         t0 = time.perf_counter()
         n = scores.shape[0]
         k = len(cands)
+        # per-frame labels decide whether the frames agree on the counts; for the answer and its
+        # confidence, the scores of one physical item are averaged over the frames that see it
+        frame_best = scores.argmax(1) if k else torch.zeros(n, dtype=torch.long)
+        groups = _correspond(raw.frame, raw.boxes, raw.areas, n_frames, raw.seg_size[1])
+        single = scores
+        scores = scores.clone()
+        for g in groups:
+            if len(g) > 1:
+                scores[g] = single[g].mean(0)
         if k:
             top = scores.topk(min(2, k), dim=1)
             top1 = top.values[:, 0]
@@ -213,12 +222,17 @@ class Pipeline:
         others = [s for s in self.gallery.sku_list if s not in set(cands)]
         rival = self._scores(raw.embeddings, others).max(1).values if others and n else \
             torch.zeros(n)
+        for g in groups:
+            if len(g) > 1:
+                rival[g] = rival[g].mean()
         unknown = (top1 < cal.unknown_similarity) | (rival > top1)
         labels = [None if bool(unknown[i]) else cands[int(best[i])] for i in range(n)]
         ratio = self._size_ratio(raw.areas, labels)
         lo, hi = cal.size_ratio
         size_ok = [lo <= r <= hi for r in ratio]
-        per_frame = [Counter(labels[i] for i in range(n) if int(raw.frame[i]) == f)
+        frame_labels = [None if bool(unknown[i]) else cands[int(frame_best[i])]
+                        for i in range(n)]
+        per_frame = [Counter(frame_labels[i] for i in range(n) if int(raw.frame[i]) == f)
                      for f in range(n_frames)]
         keys = [tuple(sorted((str(s), c) for s, c in cnt.items())) for cnt in per_frame]
         votes = Counter(keys)
@@ -460,6 +474,47 @@ class Pipeline:
         g.embeddings = self.embedder(crops, g.scales.to(self.device)).float().cpu()
         g.embedder_id = self.embedder_id
         self._matrix = None
+
+
+def _correspond(frame: torch.Tensor, boxes: torch.Tensor, areas: torch.Tensor,
+                n_frames: int, width: int, max_dist: float = 0.07) -> list[list[int]]:
+    """Group the regions that are the same physical item in the frames (frame 0 as anchor).
+
+    The viewpoints differ slightly: after removing the median shift, each region of frame f is
+    paired with the nearest unpaired region of frame 0 (closest pairs first) when the centres
+    are within max_dist of the frame width and the areas within a factor 1.6.
+    """
+    n = int(frame.numel())
+    if n == 0:
+        return []
+    c = (boxes[:, :2] + boxes[:, 2:]).float() / 2
+    anchor = [i for i in range(n) if int(frame[i]) == 0]
+    groups = {i: [i] for i in anchor}
+    rest: list[list[int]] = []
+    for f in range(1, n_frames):
+        other = [j for j in range(n) if int(frame[j]) == f]
+        if not anchor or not other:
+            rest += [[j] for j in other]
+            continue
+        a, b = c[anchor], c[other]
+        d0 = torch.cdist(a, b)
+        shift = (b[d0.argmin(1)] - a).median(0).values
+        d = torch.cdist(a + shift, b)
+        used_a: set[int] = set()
+        used_b: set[int] = set()
+        for flat in torch.argsort(d.reshape(-1)).tolist():
+            ia, ib = divmod(flat, len(other))
+            if float(d[ia, ib]) > max_dist * width:
+                break
+            if ia in used_a or ib in used_b:
+                continue
+            r = float(areas[other[ib]] / areas[anchor[ia]].clamp_min(1e-9))
+            if 1 / 1.6 <= r <= 1.6:
+                used_a.add(ia)
+                used_b.add(ib)
+                groups[anchor[ia]].append(other[ib])
+        rest += [[other[j]] for j in range(len(other)) if j not in used_b]
+    return list(groups.values()) + rest
 
 
 def _iou(a: torch.Tensor, b: torch.Tensor) -> float:

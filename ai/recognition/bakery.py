@@ -29,12 +29,20 @@ def reference_images(sku: str, n: int = 5, seed: int | None = None) -> list[Imag
 
 
 # a few products, look-alike pairs included: the unit tests' small gallery
-SMALL_PRODUCTS = ["BAGEL-PLAIN", "BAGEL-SESAME", "MUFFIN-BLUEBERRY", "CROISSANT", "CREAM-BUN",
-                  "CHEESE-BALL", "BAGUETTE"]
+SMALL_PRODUCTS = [
+    "BAGEL-PLAIN",
+    "BAGEL-SESAME",
+    "MUFFIN-BLUEBERRY",
+    "CROISSANT",
+    "CREAM-BUN",
+    "CHEESE-BALL",
+    "BAGUETTE",
+]
 
 
-def register_catalog(p: Pipeline, skus: list[str] | None = None, photos: int = 5,
-                     seed: int | None = None) -> None:
+def register_catalog(
+    p: Pipeline, skus: list[str] | None = None, photos: int = 5, seed: int | None = None
+) -> None:
     """Register every product from its generated reference photos via the public API."""
     seed = SEEDS["references"] if seed is None else seed
     for sku in skus or catalog_skus():
@@ -65,8 +73,9 @@ class TrayResult:
         return self.pred == self.truth and not self.has_unknown
 
 
-def run_split(p: Pipeline, seed: int, n: int, *, exclude_one: bool = False,
-              start: int = 0) -> list[TrayResult]:
+def run_split(
+    p: Pipeline, seed: int, n: int, *, exclude_one: bool = False, start: int = 0
+) -> list[TrayResult]:
     """Recognize trays start..start+n-1 of the split `seed` with the whole catalog as candidates.
 
     exclude_one: drop one product on each tray from the candidates (the tray must not be AUTO).
@@ -90,9 +99,18 @@ def run_split(p: Pipeline, seed: int, n: int, *, exclude_one: bool = False,
                 k = max(range(len(tray.poses)), key=lambda j: _iou(b["box"], tray.boxes[j][0]))
                 if _iou(b["box"], tray.boxes[k][0]) >= 0.5 and tray.poses[k].sku != it["sku"]:
                     conf.append((tray.poses[k].sku, str(it["sku"])))
-        out.append(TrayResult(tray.tray_id, truth, pred,
-                              any(it["sku"] is None for it in ans["items"]), ans["decision"],
-                              ans["reason"], conf, ans["timings_ms"]))
+        out.append(
+            TrayResult(
+                tray.tray_id,
+                truth,
+                pred,
+                any(it["sku"] is None for it in ans["items"]),
+                ans["decision"],
+                ans["reason"],
+                conf,
+                ans["timings_ms"],
+            )
+        )
     return out
 
 
@@ -112,8 +130,11 @@ def metrics(results: list[TrayResult]) -> dict:
     wrong_auto = [r for r in auto if not r.exact]
     pairs = {tuple(sorted(x)) for x in LOOKALIKE_PAIRS}
     confusions = Counter(c for r in results for c in r.confusions)
-    look = {f"{a} -> {b}": v for (a, b), v in sorted(confusions.items())
-            if tuple(sorted((a, b))) in pairs}
+    look = {
+        f"{a} -> {b}": v
+        for (a, b), v in sorted(confusions.items())
+        if tuple(sorted((a, b))) in pairs
+    }
     return {
         "trays": n,
         "items": sum(sum(r.truth.values()) for r in results),
@@ -125,8 +146,11 @@ def metrics(results: list[TrayResult]) -> dict:
         "wrong_auto_trays": [r.tray_id for r in wrong_auto],
         "decisions": dict(Counter(r.decision for r in results)),
         "lookalike_confusions": look,
-        "other_confusions": {f"{a} -> {b}": v for (a, b), v in sorted(confusions.items())
-                             if tuple(sorted((a, b))) not in pairs},
+        "other_confusions": {
+            f"{a} -> {b}": v
+            for (a, b), v in sorted(confusions.items())
+            if tuple(sorted((a, b))) not in pairs
+        },
     }
 
 

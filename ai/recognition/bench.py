@@ -33,8 +33,10 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(a.threads)
     p = new_pipeline("cpu")
     skus = catalog_skus()
-    trays = [make_tray(SEEDS["tests"] + 1, i, skus, n_items=(10, 10), n_frames=(2, 2),
-                       touch_p=0.2) for i in range(a.trays)]
+    trays = [
+        make_tray(SEEDS["tests"] + 1, i, skus, n_items=(10, 10), n_frames=(2, 2), touch_p=0.2)
+        for i in range(a.trays)
+    ]
     stages: dict[str, list[float]] = {}
     totals = []
     for r in range(a.runs + 3):
@@ -49,13 +51,30 @@ def main(argv: list[str] | None = None) -> None:
         for k, v in {"decode": decode, **out["timings_ms"]}.items():
             stages.setdefault(k, []).append(v)
         totals.append(total)
-    res = {k: {"p50": round(float(np.percentile(v, 50)), 2),
-               "p99": round(float(np.percentile(v, 99)), 2)} for k, v in stages.items()}
-    res["tray (decode + recognize)"] = {"p50": round(float(np.percentile(totals, 50)), 2),
-                                        "p99": round(float(np.percentile(totals, 99)), 2)}
-    print(json.dumps({"device": p.device_name, "torch_threads": torch.get_num_threads(),
-                      "cpus": os.cpu_count(), "runs": a.runs,
-                      "tray": "2 frames 1280x960 JPEG, 10 items", "ms": res}, indent=2))
+    res = {
+        k: {
+            "p50": round(float(np.percentile(v, 50)), 2),
+            "p99": round(float(np.percentile(v, 99)), 2),
+        }
+        for k, v in stages.items()
+    }
+    res["tray (decode + recognize)"] = {
+        "p50": round(float(np.percentile(totals, 50)), 2),
+        "p99": round(float(np.percentile(totals, 99)), 2),
+    }
+    print(
+        json.dumps(
+            {
+                "device": p.device_name,
+                "torch_threads": torch.get_num_threads(),
+                "cpus": os.cpu_count(),
+                "runs": a.runs,
+                "tray": "2 frames 1280x960 JPEG, 10 items",
+                "ms": res,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

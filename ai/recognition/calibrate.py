@@ -57,8 +57,9 @@ def collect(n: int, seed: int) -> tuple[list[dict], Calibration]:
 
 
 def fit_logit(trays: list[dict]) -> tuple[float, float, float]:
-    x = torch.tensor([[t1, t1 - t2] for t in trays for t1, t2 in zip(t["top1"], t["top2"],
-                                                                      strict=True)])
+    x = torch.tensor(
+        [[t1, t1 - t2] for t in trays for t1, t2 in zip(t["top1"], t["top2"], strict=True)]
+    )
     y = torch.tensor([float(c) for t in trays for c in t["correct"]])
     w = torch.zeros(3, requires_grad=True)
     opt = torch.optim.LBFGS([w], max_iter=200)
@@ -110,10 +111,13 @@ def main(argv: list[str] | None = None) -> None:
     logit = fit_logit(trays)
     good = sorted(t1 for t in trays for t1, c in zip(t["top1"], t["correct"], strict=True) if c)
     unknown_sim = good[int(0.005 * len(good))] - 0.01
-    ratios = sorted(r for t in trays for r, c in zip(t["size_ratio"], t["correct"], strict=True)
-                    if c)
-    size_ratio = (round(ratios[int(0.002 * len(ratios))] * 0.95, 3),
-                  round(ratios[int(0.998 * len(ratios)) - 1] * 1.05, 3))
+    ratios = sorted(
+        r for t in trays for r, c in zip(t["size_ratio"], t["correct"], strict=True) if c
+    )
+    size_ratio = (
+        round(ratios[int(0.002 * len(ratios))] * 0.95, 3),
+        round(ratios[int(0.998 * len(ratios)) - 1] * 1.05, 3),
+    )
     chosen = None
     for k in range(0, 1000):
         thr = k / 1000
@@ -132,12 +136,16 @@ def main(argv: list[str] | None = None) -> None:
         "auto_confidence": thr,
         "logit": [round(v, 5) for v in logit],
         "size_ratio": list(size_ratio),
-        "fitted_on": {"split": "calibration", "seed": seed, "trays": len(trays),
-                      "item_crops": items,
-                      "wrong_item_crops": items - sum(sum(t["correct"]) for t in trays),
-                      "target_wrong_auto": TARGET_WRONG_AUTO,
-                      "automation": round(auto / len(trays), 4),
-                      "wrong_auto": round(wrong / len(trays), 4)},
+        "fitted_on": {
+            "split": "calibration",
+            "seed": seed,
+            "trays": len(trays),
+            "item_crops": items,
+            "wrong_item_crops": items - sum(sum(t["correct"]) for t in trays),
+            "target_wrong_auto": TARGET_WRONG_AUTO,
+            "automation": round(auto / len(trays), 4),
+            "wrong_auto": round(wrong / len(trays), 4),
+        },
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

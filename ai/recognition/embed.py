@@ -48,8 +48,11 @@ class ColourTextureEmbedder(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         s = CROP_SIZE
-        ys, xs = torch.meshgrid(torch.arange(s, dtype=torch.float32),
-                                torch.arange(s, dtype=torch.float32), indexing="ij")
+        ys, xs = torch.meshgrid(
+            torch.arange(s, dtype=torch.float32),
+            torch.arange(s, dtype=torch.float32),
+            indexing="ij",
+        )
         self.register_buffer("xs", xs.reshape(1, -1), persistent=False)
         self.register_buffer("ys", ys.reshape(1, -1), persistent=False)
         # group weights (chosen on the development split, never on calibration or evaluation)
@@ -119,15 +122,25 @@ class ColourTextureEmbedder(nn.Module):
         elong = torch.sqrt(l2 / l1)
         fill = area / (4 * math.pi * torch.sqrt(l1 * l2))
         phys = area * (scale / CROP_SIZE) ** 2  # item area as a fraction of frame width squared
-        shape = torch.stack([(torch.log(phys.clamp_min(1e-6)) + 3.9) / 2, elong - 0.7,
-                             fill - 0.85], 1)
-        out = torch.cat([self.w_colour * colour, self.w_texture * texture, self.w_spots * spots,
-                         self.w_radial * radial, self.w_shape * shape], 1)
+        shape = torch.stack(
+            [(torch.log(phys.clamp_min(1e-6)) + 3.9) / 2, elong - 0.7, fill - 0.85], 1
+        )
+        out = torch.cat(
+            [
+                self.w_colour * colour,
+                self.w_texture * texture,
+                self.w_spots * spots,
+                self.w_radial * radial,
+                self.w_shape * shape,
+            ],
+            1,
+        )
         return _unit(out)
 
 
-def white_balance(img: torch.Tensor, fg: torch.Tensor, grid: tuple[int, int] = (6, 8),
-                  guard: int = 4) -> torch.Tensor:
+def white_balance(
+    img: torch.Tensor, fg: torch.Tensor, grid: tuple[int, int] = (6, 8), guard: int = 4
+) -> torch.Tensor:
     """Divide out the light: the tray colour, modelled on a coarse grid from tray pixels only.
 
     img (B, 3, H, W) in [0, 1] at segmentation resolution, fg (B, 1, H, W) 0/1. Returns a
@@ -144,8 +157,14 @@ def white_balance(img: torch.Tensor, fg: torch.Tensor, grid: tuple[int, int] = (
     return ref / local.clamp_min(1e-3)
 
 
-def crop_items(img: torch.Tensor, gain: torch.Tensor, labels: torch.Tensor, frame: torch.Tensor,
-               boxes: torch.Tensor, seg_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+def crop_items(
+    img: torch.Tensor,
+    gain: torch.Tensor,
+    labels: torch.Tensor,
+    frame: torch.Tensor,
+    boxes: torch.Tensor,
+    seg_size: tuple[int, int],
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Resample every item to CROP_SIZE x CROP_SIZE: white-balanced RGB + its mask.
 
     img: (B, 3, H, W) working-resolution frames; gain: (B, 3, h, w) at segmentation resolution;
@@ -175,10 +194,20 @@ def crop_items(img: torch.Tensor, gain: torch.Tensor, labels: torch.Tensor, fram
         if k == 0:
             continue
         g = grid[sel]
-        rgb = F.grid_sample(img[f : f + 1].expand(k, -1, -1, -1), g, mode="bilinear",
-                            padding_mode="border", align_corners=False)
-        light = F.grid_sample(gain[f : f + 1].expand(k, -1, -1, -1), g, mode="bilinear",
-                              padding_mode="border", align_corners=False)
+        rgb = F.grid_sample(
+            img[f : f + 1].expand(k, -1, -1, -1),
+            g,
+            mode="bilinear",
+            padding_mode="border",
+            align_corners=False,
+        )
+        light = F.grid_sample(
+            gain[f : f + 1].expand(k, -1, -1, -1),
+            g,
+            mode="bilinear",
+            padding_mode="border",
+            align_corners=False,
+        )
         own = (labels[f : f + 1] == (sel + 1).view(k, 1, 1, 1).to(labels.dtype)).to(img.dtype)
         mask = F.grid_sample(own, g, mode="bilinear", padding_mode="zeros", align_corners=False)
         out[sel] = torch.cat([rgb * light, mask], 1)

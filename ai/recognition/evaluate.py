@@ -31,8 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     if cal.get("fitted_on", {}).get("seed") == seed:
         raise SystemExit("the calibration artefact was fitted on the evaluation split")
     p = new_pipeline("cpu")
-    print(f"gallery: {len(p.gallery)} reference crops of {len(p.gallery.sku_list)} products, "
-          f"registered through Pipeline.register; {p.model_version}")
+    print(
+        f"gallery: {len(p.gallery)} reference crops of {len(p.gallery.sku_list)} products, "
+        f"registered through Pipeline.register; {p.model_version}"
+    )
     res = run_split(p, seed, a.trays)
     m = metrics(res)
     report = {"evaluation": m}

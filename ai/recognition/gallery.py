@@ -95,11 +95,21 @@ class Gallery:
         return sorted(set(self.skus))
 
     def count(self, sku: str, source: str | None = None) -> int:
-        return sum(1 for s, o in zip(self.skus, self.sources, strict=True)
-                   if s == sku and (source is None or o == source))
+        return sum(
+            1
+            for s, o in zip(self.skus, self.sources, strict=True)
+            if s == sku and (source is None or o == source)
+        )
 
-    def add(self, sku: str, source: str, embeddings: torch.Tensor, crops: torch.Tensor,
-            scales: torch.Tensor, areas: torch.Tensor) -> None:
+    def add(
+        self,
+        sku: str,
+        source: str,
+        embeddings: torch.Tensor,
+        crops: torch.Tensor,
+        scales: torch.Tensor,
+        areas: torch.Tensor,
+    ) -> None:
         emb = embeddings.detach().float().cpu()
         if len(self) == 0:
             self.embeddings = emb.new_zeros(0, emb.shape[1])
@@ -123,8 +133,11 @@ class Gallery:
 
     def trim_learned(self, sku: str, limit: int = MAX_LEARNED_PER_SKU) -> None:
         """Keep only the newest `limit` review crops of `sku`."""
-        learned = [i for i, (s, o) in enumerate(zip(self.skus, self.sources, strict=True))
-                   if s == sku and o == "review"]
+        learned = [
+            i
+            for i, (s, o) in enumerate(zip(self.skus, self.sources, strict=True))
+            if s == sku and o == "review"
+        ]
         drop = set(learned[: max(0, len(learned) - limit)])
         if drop:
             self.remove([i not in drop for i in range(len(self))])
@@ -138,9 +151,19 @@ class Gallery:
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
-        torch.save({"format": FORMAT, "embedder_id": self.embedder_id, "skus": self.skus,
-                    "sources": self.sources, "embeddings": self.embeddings, "crops": self.crops,
-                    "scales": self.scales, "areas": self.areas}, buf)
+        torch.save(
+            {
+                "format": FORMAT,
+                "embedder_id": self.embedder_id,
+                "skus": self.skus,
+                "sources": self.sources,
+                "embeddings": self.embeddings,
+                "crops": self.crops,
+                "scales": self.scales,
+                "areas": self.areas,
+            },
+            buf,
+        )
         return buf.getvalue()
 
     @classmethod
@@ -148,5 +171,12 @@ class Gallery:
         d = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
         if d.get("format") != FORMAT:
             raise ValueError(f"not a gallery file (format {d.get('format')!r})")
-        return cls(d["embedder_id"], list(d["skus"]), list(d["sources"]), d["embeddings"],
-                   d["crops"], d["scales"], d["areas"])
+        return cls(
+            d["embedder_id"],
+            list(d["skus"]),
+            list(d["sources"]),
+            d["embeddings"],
+            d["crops"],
+            d["scales"],
+            d["areas"],
+        )

@@ -1,9 +1,9 @@
 """The recognition pipeline: load once, then preprocess -> inference -> postprocess per tray.
 
-    p = Pipeline.load(device=None, gallery_path="var/gallery.pt")
-    p.register("BAGEL-PLAIN", [photo, ...])                  # <= 5 photos, no retraining
-    answer = p.recognize([frame0, frame1], candidate_skus, top_k=3)   # docs/ai-contract.md shape
-    p.learn_from_review([frame0, frame1], [{"sku": "BAGEL-PLAIN", "count": 2}, ...])
+p = Pipeline.load(device=None, gallery_path="var/gallery.pt")
+p.register("BAGEL-PLAIN", [photo, ...])                  # <= 5 photos, no retraining
+answer = p.recognize([frame0, frame1], candidate_skus, top_k=3)   # docs/ai-contract.md shape
+p.learn_from_review([frame0, frame1], [{"sku": "BAGEL-PLAIN", "count": 2}, ...])
 """
 
 from __future__ import annotations
@@ -43,10 +43,14 @@ class Calibration:
     @classmethod
     def load(cls, path: str | Path) -> Calibration:
         d = json.loads(Path(path).read_text(encoding="utf-8"))
-        return cls(float(d["unknown_similarity"]), float(d["auto_confidence"]),
-                   tuple(float(x) for x in d["logit"]),  # type: ignore[arg-type]
-                   tuple(float(x) for x in d["size_ratio"]),  # type: ignore[arg-type]
-                   str(d["embedder_id"]), str(path))
+        return cls(
+            float(d["unknown_similarity"]),
+            float(d["auto_confidence"]),
+            tuple(float(x) for x in d["logit"]),  # type: ignore[arg-type]
+            tuple(float(x) for x in d["size_ratio"]),  # type: ignore[arg-type]
+            str(d["embedder_id"]),
+            str(path),
+        )
 
     def confidence(self, top1: torch.Tensor, margin: torch.Tensor) -> torch.Tensor:
         a, b, c = self.logit
@@ -89,9 +93,17 @@ def pick_device(device: str | None) -> torch.device:
 class Pipeline:
     """Tray recognition: segmentation, embedding, gallery matching, multi-frame fusion, decision."""
 
-    def __init__(self, device: torch.device, embedder: torch.nn.Module, embedder_id: str,
-                 gallery: Gallery, calibration: Calibration, gallery_url: str | None = None,
-                 storage: Storage | None = None, seg_params: SegmentParams | None = None) -> None:
+    def __init__(
+        self,
+        device: torch.device,
+        embedder: torch.nn.Module,
+        embedder_id: str,
+        gallery: Gallery,
+        calibration: Calibration,
+        gallery_url: str | None = None,
+        storage: Storage | None = None,
+        seg_params: SegmentParams | None = None,
+    ) -> None:
         self.device = device
         self.embedder = embedder.to(device).eval()
         self.embedder_id = embedder_id
@@ -105,9 +117,15 @@ class Pipeline:
 
     # ---------------------------------------------------------------- load once
     @classmethod
-    def load(cls, device: str | None = None, gallery_path: str | None = None, *,
-             calibration_path: str | Path | None = None, embedder_path: str | None = None,
-             storage: Storage | None = None) -> Pipeline:
+    def load(
+        cls,
+        device: str | None = None,
+        gallery_path: str | None = None,
+        *,
+        calibration_path: str | Path | None = None,
+        embedder_path: str | None = None,
+        storage: Storage | None = None,
+    ) -> Pipeline:
         """Load the embedder, calibration and gallery once (the service's lifespan calls this).
 
         device: "cpu", "cuda", "cuda:0"... or None for CUDA when visible, else CPU.
@@ -185,8 +203,9 @@ class Pipeline:
         areas = reg.areas.to(batch.seg.dtype) / float(seg_size[0] * seg_size[1])
         return Raw(reg.frame.cpu(), reg.boxes.cpu(), areas.cpu(), emb, crops, scales, seg_size, t)
 
-    def postprocess(self, raw: Raw, batch: Batch, candidate_skus: list[str],
-                    top_k: int = 3) -> dict:
+    def postprocess(
+        self, raw: Raw, batch: Batch, candidate_skus: list[str], top_k: int = 3
+    ) -> dict:
         """Match against the candidates' gallery, fuse the frames and decide."""
         t0 = time.perf_counter()
         cal = self.calibration
@@ -220,8 +239,9 @@ class Pipeline:
         # unknown: no candidate is close enough, or the item looks more like a gallery product the
         # store does not offer (e.g. a sesame bagel when only plain bagels are candidates)
         others = [s for s in self.gallery.sku_list if s not in set(cands)]
-        rival = self._scores(raw.embeddings, others).max(1).values if others and n else \
-            torch.zeros(n)
+        rival = (
+            self._scores(raw.embeddings, others).max(1).values if others and n else torch.zeros(n)
+        )
         for g in groups:
             if len(g) > 1:
                 rival[g] = rival[g].mean()
@@ -230,10 +250,11 @@ class Pipeline:
         ratio = self._size_ratio(raw.areas, labels)
         lo, hi = cal.size_ratio
         size_ok = [lo <= r <= hi for r in ratio]
-        frame_labels = [None if bool(unknown[i]) else cands[int(frame_best[i])]
-                        for i in range(n)]
-        per_frame = [Counter(frame_labels[i] for i in range(n) if int(raw.frame[i]) == f)
-                     for f in range(n_frames)]
+        frame_labels = [None if bool(unknown[i]) else cands[int(frame_best[i])] for i in range(n)]
+        per_frame = [
+            Counter(frame_labels[i] for i in range(n) if int(raw.frame[i]) == f)
+            for f in range(n_frames)
+        ]
         keys = [tuple(sorted((str(s), c) for s, c in cnt.items())) for cnt in per_frame]
         votes = Counter(keys)
         best_key = max(votes, key=lambda kk: (votes[kk], -keys.index(kk)))
@@ -248,36 +269,56 @@ class Pipeline:
             reason = f"{sum(s is None for s in labels)} item crop(s) matched none of the candidates"
         elif unregistered:
             decision = "REVIEW"
-            reason = ("candidate products without reference photos could be on the tray: "
-                      + ", ".join(unregistered[:5]))
+            reason = (
+                "candidate products without reference photos could be on the tray: "
+                + ", ".join(unregistered[:5])
+            )
         elif not agree:
             decision = "REVIEW"
-            reason = ("frames disagree on the counts: "
-                      + " vs ".join(", ".join(f"{s}x{c}" for s, c in kk) or "nothing"
-                                    for kk in keys))
+            reason = "frames disagree on the counts: " + " vs ".join(
+                ", ".join(f"{s}x{c}" for s, c in kk) or "nothing" for kk in keys
+            )
         elif not all(size_ok):
-            decision, reason = "REVIEW", "an item's size is unlike its product's references " \
-                "(touching items not separated?)"
+            decision, reason = (
+                "REVIEW",
+                "an item's size is unlike its product's references (touching items not separated?)",
+            )
         elif min_conf < cal.auto_confidence:
             decision = "REVIEW"
-            reason = (f"lowest item confidence {min_conf:.3f} is below the AUTO threshold "
-                      f"{cal.auto_confidence:.3f}")
+            reason = (
+                f"lowest item confidence {min_conf:.3f} is below the AUTO threshold "
+                f"{cal.auto_confidence:.3f}"
+            )
         else:
             decision = "AUTO"
             reason = "all items matched with confidence above the AUTO threshold"
         timings["fuse"] = _ms(t0)
         self.last_detail = {  # per-item internals, read by the calibration script
-            "frame": raw.frame.tolist(), "boxes": raw.boxes.tolist(), "labels": labels,
+            "frame": raw.frame.tolist(),
+            "boxes": raw.boxes.tolist(),
+            "labels": labels,
             "best": [cands[int(j)] if k else None for j in best.tolist()],
-            "top1": top1.tolist(), "top2": top2.tolist(), "rival": rival.tolist(),
-            "size_ok": size_ok, "size_ratio": ratio, "agree": agree, "seg_size": raw.seg_size,
-            "sizes": batch.sizes}
-        return {"decision": decision, "reason": reason, "items": items,
-                "model_version": self.model_version, "device": self.device_name,
-                "timings_ms": timings}
+            "top1": top1.tolist(),
+            "top2": top2.tolist(),
+            "rival": rival.tolist(),
+            "size_ok": size_ok,
+            "size_ratio": ratio,
+            "agree": agree,
+            "seg_size": raw.seg_size,
+            "sizes": batch.sizes,
+        }
+        return {
+            "decision": decision,
+            "reason": reason,
+            "items": items,
+            "model_version": self.model_version,
+            "device": self.device_name,
+            "timings_ms": timings,
+        }
 
-    def recognize(self, frames: list[Image.Image], candidate_skus: list[str],
-                  top_k: int = 3) -> dict:
+    def recognize(
+        self, frames: list[Image.Image], candidate_skus: list[str], top_k: int = 3
+    ) -> dict:
         """Recognize one tray from 1-3 frames; the answer has the docs/ai-contract.md shape."""
         t_all = time.perf_counter()
         t0 = time.perf_counter()
@@ -308,20 +349,33 @@ class Pipeline:
         sims = (emb @ g.T).cpu()  # (N, M)
         index = {s: i for i, s in enumerate(skus)}
         per_sku = torch.full((n, len(skus)), -1.0).scatter_reduce(
-            1, col.expand(n, -1), sims, "amax", include_self=True)
+            1, col.expand(n, -1), sims, "amax", include_self=True
+        )
         return per_sku[:, [index[s] for s in cands]].clamp(0, 1)
 
     def _size_ratio(self, areas: torch.Tensor, labels: list[str | None]) -> list[float]:
         """Each item's area over the median area of its product's gallery crops (1.0: unknown)."""
         out = []
         for a, s in zip(areas.tolist(), labels, strict=True):
-            ref = [x for x, k in zip(self.gallery.areas.tolist(), self.gallery.skus, strict=True)
-                   if k == s]
+            ref = [
+                x
+                for x, k in zip(self.gallery.areas.tolist(), self.gallery.skus, strict=True)
+                if k == s
+            ]
             out.append(a / float(np.median(ref)) if s is not None and ref else 1.0)
         return out
 
-    def _items(self, raw: Raw, batch: Batch, labels: list[str | None], scores: torch.Tensor,
-               conf: torch.Tensor, cands: list[str], primary: int, top_k: int) -> list[dict]:
+    def _items(
+        self,
+        raw: Raw,
+        batch: Batch,
+        labels: list[str | None],
+        scores: torch.Tensor,
+        conf: torch.Tensor,
+        cands: list[str],
+        primary: int,
+        top_k: int,
+    ) -> list[dict]:
         n = len(labels)
         sh, sw = raw.seg_size
 
@@ -329,29 +383,50 @@ class Pipeline:
             f = int(raw.frame[i])
             w, h = batch.sizes[f]
             b = raw.boxes[i].tolist()
-            return {"frame": f, "box": [round(b[0] * w / sw), round(b[1] * h / sh),
-                                        round(b[2] * w / sw), round(b[3] * h / sh)]}
+            return {
+                "frame": f,
+                "box": [
+                    round(b[0] * w / sw),
+                    round(b[1] * h / sh),
+                    round(b[2] * w / sw),
+                    round(b[3] * h / sh),
+                ],
+            }
 
         def candidates(rows: list[int]) -> list[dict]:
             if not cands or not rows:
                 return []
             mean = scores[rows].mean(0)
             v, ix = mean.topk(min(top_k, len(cands)))
-            return [{"sku": cands[int(j)], "score": round(float(s), 4)}
-                    for s, j in zip(v, ix, strict=True)]
+            return [
+                {"sku": cands[int(j)], "score": round(float(s), 4)}
+                for s, j in zip(v, ix, strict=True)
+            ]
 
         items = []
         primary_counts = Counter(labels[i] for i in range(n) if int(raw.frame[i]) == primary)
         for sku in sorted(s for s in primary_counts if s is not None):
             rows = [i for i in range(n) if labels[i] == sku]
-            items.append({"sku": sku, "count": primary_counts[sku],
-                          "confidence": round(float(conf[rows].min()), 4),
-                          "candidates": candidates(rows),
-                          "boxes": [box(i) for i in rows]})
+            items.append(
+                {
+                    "sku": sku,
+                    "count": primary_counts[sku],
+                    "confidence": round(float(conf[rows].min()), 4),
+                    "candidates": candidates(rows),
+                    "boxes": [box(i) for i in rows],
+                }
+            )
         for i in range(n):
             if labels[i] is None and int(raw.frame[i]) == primary:
-                items.append({"sku": None, "count": 1, "confidence": round(float(conf[i]), 4),
-                              "candidates": candidates([i]), "boxes": [box(i)]})
+                items.append(
+                    {
+                        "sku": None,
+                        "count": 1,
+                        "confidence": round(float(conf[i]), 4),
+                        "candidates": candidates([i]),
+                        "boxes": [box(i)],
+                    }
+                )
         return items
 
     # ---------------------------------------------------------------- gallery updates
@@ -371,8 +446,10 @@ class Pipeline:
             raise ValueError("at least one reference photo is needed")
         existing = 0 if replace else self.gallery.count(sku, "reference")
         if existing + len(images) > MAX_REFERENCE_PHOTOS:
-            raise ValueError(f"at most {MAX_REFERENCE_PHOTOS} reference photos per product "
-                             f"({existing} registered, {len(images)} given)")
+            raise ValueError(
+                f"at most {MAX_REFERENCE_PHOTOS} reference photos per product "
+                f"({existing} registered, {len(images)} given)"
+            )
         found: list[tuple[Raw, int]] = []
         for k, im in enumerate(images):
             raw, _ = self._embed_frames([im])
@@ -380,15 +457,29 @@ class Pipeline:
                 raise ValueError(f"no item found in reference photo {k}")
             found.append((raw, int(raw.areas.argmax())))
         if replace:
-            self.gallery.remove([not (s == sku and o == "reference")
-                                 for s, o in zip(self.gallery.skus, self.gallery.sources,
-                                                 strict=True)])
+            self.gallery.remove(
+                [
+                    not (s == sku and o == "reference")
+                    for s, o in zip(self.gallery.skus, self.gallery.sources, strict=True)
+                ]
+            )
         for raw, i in found:
-            self.gallery.add(sku, "reference", raw.embeddings[i : i + 1], raw.crops[i : i + 1],
-                             raw.scales[i : i + 1], raw.areas[i : i + 1])
+            self.gallery.add(
+                sku,
+                "reference",
+                raw.embeddings[i : i + 1],
+                raw.crops[i : i + 1],
+                raw.scales[i : i + 1],
+                raw.areas[i : i + 1],
+            )
         self._changed()
-        return {"sku": sku, "added": len(found), "references": self.gallery.count(sku, "reference"),
-                "gallery_size": len(self.gallery), "model_version": self.model_version}
+        return {
+            "sku": sku,
+            "added": len(found),
+            "references": self.gallery.count(sku, "reference"),
+            "gallery_size": len(self.gallery),
+            "model_version": self.model_version,
+        }
 
     def learn_from_review(self, frames: list[Image.Image], corrected_items: list[dict]) -> dict:
         """Add the item crops of a resolved review to the gallery under their corrected SKUs.
@@ -431,8 +522,10 @@ class Pipeline:
                     continue
                 used_frames.append(f)
                 left = Counter(want)
-                pairs = sorted(((float(scores[i, j]), i, known[j]) for i in rows
-                                for j in range(len(known))), reverse=True)
+                pairs = sorted(
+                    ((float(scores[i, j]), i, known[j]) for i in rows for j in range(len(known))),
+                    reverse=True,
+                )
                 done: set[int] = set()
                 for _, i, s in pairs:
                     if i not in done and left[s] > 0:
@@ -445,16 +538,27 @@ class Pipeline:
                         picks.append((rest.pop(0), s))
                         left[s] -= 1
         for i, s in picks:
-            self.gallery.add(s, "review", raw.embeddings[i : i + 1], raw.crops[i : i + 1],
-                             raw.scales[i : i + 1], raw.areas[i : i + 1])
+            self.gallery.add(
+                s,
+                "review",
+                raw.embeddings[i : i + 1],
+                raw.crops[i : i + 1],
+                raw.scales[i : i + 1],
+                raw.areas[i : i + 1],
+            )
         for s in {s for _, s in picks}:
             self.gallery.trim_learned(s)
         if picks:
             self._changed()
-        return {"added": len(picks), "skus": sorted({s for _, s in picks}),
-                "frames_used": used_frames if unboxed and not boxed else
-                sorted({int(raw.frame[i]) for i, _ in picks}),
-                "gallery_size": len(self.gallery), "model_version": self.model_version}
+        return {
+            "added": len(picks),
+            "skus": sorted({s for _, s in picks}),
+            "frames_used": used_frames
+            if unboxed and not boxed
+            else sorted({int(raw.frame[i]) for i, _ in picks}),
+            "gallery_size": len(self.gallery),
+            "model_version": self.model_version,
+        }
 
     def save_gallery(self, url: str | None = None) -> None:
         """Persist the gallery to `url` (default: where it was loaded from)."""
@@ -476,8 +580,14 @@ class Pipeline:
         self._matrix = None
 
 
-def _correspond(frame: torch.Tensor, boxes: torch.Tensor, areas: torch.Tensor,
-                n_frames: int, width: int, max_dist: float = 0.07) -> list[list[int]]:
+def _correspond(
+    frame: torch.Tensor,
+    boxes: torch.Tensor,
+    areas: torch.Tensor,
+    n_frames: int,
+    width: int,
+    max_dist: float = 0.07,
+) -> list[list[int]]:
     """Group the regions that are the same physical item in the frames (frame 0 as anchor).
 
     The viewpoints differ slightly: after removing the median shift, each region of frame f is

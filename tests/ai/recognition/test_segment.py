@@ -36,11 +36,16 @@ def _iou(a, b):
     return i / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i)
 
 
-PAIRS = [["CREAM-BUN", "MUFFIN-BLUEBERRY"], ["DONUT-GLAZED", "SOBORO"],
-         ["CHEESE-BALL", "RED-BEAN-BUN"], ["BAGEL-PLAIN", "BAGEL-SESAME"],
-         ["CROISSANT", "EGG-TART"],
-         ["MELON-PAN", "CINNAMON-ROLL"], ["SCONE", "CHEESE-BALL"],
-         ["GARLIC-BREAD", "MUFFIN-CHOCOCHIP"]]
+PAIRS = [
+    ["CREAM-BUN", "MUFFIN-BLUEBERRY"],
+    ["DONUT-GLAZED", "SOBORO"],
+    ["CHEESE-BALL", "RED-BEAN-BUN"],
+    ["BAGEL-PLAIN", "BAGEL-SESAME"],
+    ["CROISSANT", "EGG-TART"],
+    ["MELON-PAN", "CINNAMON-ROLL"],
+    ["SCONE", "CHEESE-BALL"],
+    ["GARLIC-BREAD", "MUFFIN-CHOCOCHIP"],
+]
 
 
 def test_generated_touching_items_are_counted_and_boxed():

@@ -226,3 +226,17 @@ def _refuse_without_cloud(session: nox.Session, *, deploying: bool) -> None:
             session.error(
                 f"{', '.join(missing)} missing: the GPU VM installs the AI service from them"
             )
+
+
+@nox.session(python=PYTHON)
+def eval(session: nox.Session) -> None:
+    """Recognition metrics (cAcc, ACD, mCIoU, automation, wrong-AUTO) on the held-out split."""
+    _install(session, "ai")
+    session.run("python", "-m", "ai.recognition.evaluate", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench_ai(session: nox.Session) -> None:
+    """In-process recognition latency per stage and per tray (2 x 1280x960, 10 items), p50/p99."""
+    _install(session, "ai")
+    session.run("python", "-m", "ai.recognition.bench", *session.posargs)

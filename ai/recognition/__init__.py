@@ -1,0 +1,5 @@
+"""Tray recognition for BakeSight: segmentation, few-shot gallery matching, fusion, decisions."""
+
+from .pipeline import Calibration, Pipeline
+
+__all__ = ["Calibration", "Pipeline"]

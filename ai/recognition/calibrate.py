@@ -1,0 +1,156 @@
+"""Fit the decision thresholds on the calibration split and write the calibration artefact.
+
+    python -m ai.recognition.calibrate [--trays 200] [--out PATH (default: the committed artefact)]
+
+Uses only the `calibration` seed of fixtures/bakery/seeds.json (never `evaluation`). Steps:
+1. register the catalog from its reference photos (public register API);
+2. recognize the calibration trays with permissive thresholds, keeping every item's scores and
+   whether its label is right (box IoU >= 0.5 against the ground truth of its frame);
+3. fit confidence = sigmoid(a * top1 + b * margin + c) on the items (logistic regression);
+4. unknown_similarity: the 0.5th percentile of top1 over correctly labelled items, minus 0.01;
+   size_ratio: the 0.2nd and 99.8th percentiles of the correctly labelled items' size ratio, +/-5 %;
+5. auto_confidence: the lowest threshold whose wrong-AUTO rate on the calibration trays is <= the
+   target (0.2 %), simulated tray by tray with the same rules as Pipeline.postprocess.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+from fixtures.bakery import SEEDS, catalog_skus, make_tray
+
+from .bakery import _iou, new_pipeline
+from .pipeline import DEFAULT_CALIBRATION, Calibration
+
+TARGET_WRONG_AUTO = 0.002
+
+
+def collect(n: int, seed: int) -> tuple[list[dict], Calibration]:
+    permissive = Path(tempfile.mkdtemp()) / "permissive-calibration.json"
+    base = json.loads(DEFAULT_CALIBRATION.read_text(encoding="utf-8"))
+    base.update({"unknown_similarity": 0.0, "auto_confidence": 0.0})
+    permissive.write_text(json.dumps(base), encoding="utf-8")
+    p = new_pipeline("cpu", str(permissive))
+    skus = catalog_skus()
+    trays = []
+    for i in range(n):
+        tray = make_tray(seed, i, skus)
+        p.recognize(tray.frames(), skus)
+        d = p.last_detail
+        sh, sw = d["seg_size"]
+        correct = []
+        for f, b, lab in zip(d["frame"], d["boxes"], d["best"], strict=True):
+            w, h = d["sizes"][f]
+            box = [b[0] * w / sw, b[1] * h / sh, b[2] * w / sw, b[3] * h / sh]
+            k = max(range(len(tray.poses)), key=lambda j, f=f, box=box: _iou(box, tray.boxes[j][f]))
+            correct.append(_iou(box, tray.boxes[k][f]) >= 0.5 and tray.poses[k].sku == lab)
+        trays.append({**d, "correct": correct, "truth": tray.counts})
+        if (i + 1) % 25 == 0:
+            print(f"  {i + 1}/{n} trays", flush=True)
+    return trays, p.calibration
+
+
+def fit_logit(trays: list[dict]) -> tuple[float, float, float]:
+    x = torch.tensor(
+        [[t1, t1 - t2] for t in trays for t1, t2 in zip(t["top1"], t["top2"], strict=True)]
+    )
+    y = torch.tensor([float(c) for t in trays for c in t["correct"]])
+    w = torch.zeros(3, requires_grad=True)
+    opt = torch.optim.LBFGS([w], max_iter=200)
+    mu, sd = x.mean(0), x.std(0).clamp_min(1e-6)
+    xs = (x - mu) / sd
+
+    def closure():
+        opt.zero_grad()
+        z = xs @ w[:2] + w[2]
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y)
+        loss = loss + 1e-3 * (w[:2] ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    a, b = (w[:2].detach() / sd).tolist()
+    c = float(w[2].detach() - (w[:2].detach() / sd * mu).sum())
+    return a, b, c
+
+
+def simulate(trays: list[dict], cal: Calibration) -> tuple[int, int]:
+    """(AUTO trays, wrong AUTO trays) under `cal`, with Pipeline.postprocess's rules."""
+    auto = wrong = 0
+    for t in trays:
+        n = len(t["top1"])
+        lo, hi = cal.size_ratio
+        if n == 0 or not t["agree"] or not all(lo <= r <= hi for r in t["size_ratio"]):
+            continue
+        top1 = torch.tensor(t["top1"])
+        top2 = torch.tensor(t["top2"])
+        unknown = (top1 < cal.unknown_similarity) | (torch.tensor(t["rival"]) > top1)
+        low = float(cal.confidence(top1, top1 - top2).min()) < cal.auto_confidence
+        if bool(unknown.any()) or low:
+            continue
+        auto += 1
+        frame0 = Counter(lab for f, lab in zip(t["frame"], t["best"], strict=True) if f == 0)
+        wrong += dict(frame0) != t["truth"]
+    return auto, wrong
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m ai.recognition.calibrate")
+    ap.add_argument("--trays", type=int, default=200)
+    ap.add_argument("--out", type=Path, default=DEFAULT_CALIBRATION)
+    a = ap.parse_args(argv)
+    seed = SEEDS["calibration"]
+    print(f"calibration split: seed {seed}, {a.trays} trays")
+    trays, base = collect(a.trays, seed)
+    logit = fit_logit(trays)
+    good = sorted(t1 for t in trays for t1, c in zip(t["top1"], t["correct"], strict=True) if c)
+    unknown_sim = good[int(0.005 * len(good))] - 0.01
+    ratios = sorted(
+        r for t in trays for r, c in zip(t["size_ratio"], t["correct"], strict=True) if c
+    )
+    size_ratio = (
+        round(ratios[int(0.002 * len(ratios))] * 0.95, 3),
+        round(ratios[int(0.998 * len(ratios)) - 1] * 1.05, 3),
+    )
+    chosen = None
+    for k in range(0, 1000):
+        thr = k / 1000
+        cal = Calibration(unknown_sim, thr, logit, size_ratio, base.embedder_id)
+        auto, wrong = simulate(trays, cal)
+        if wrong <= TARGET_WRONG_AUTO * len(trays):
+            chosen = (thr, auto, wrong)
+            break
+    if chosen is None:
+        raise SystemExit("no threshold reaches the wrong-AUTO target on the calibration split")
+    thr, auto, wrong = chosen
+    items = sum(len(t["correct"]) for t in trays)
+    out = {
+        "embedder_id": base.embedder_id,
+        "unknown_similarity": round(unknown_sim, 5),
+        "auto_confidence": thr,
+        "logit": [round(v, 5) for v in logit],
+        "size_ratio": list(size_ratio),
+        "fitted_on": {
+            "split": "calibration",
+            "seed": seed,
+            "trays": len(trays),
+            "item_crops": items,
+            "wrong_item_crops": items - sum(sum(t["correct"]) for t in trays),
+            "target_wrong_auto": TARGET_WRONG_AUTO,
+            "automation": round(auto / len(trays), 4),
+            "wrong_auto": round(wrong / len(trays), 4),
+        },
+    }
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""Item crops and the built-in embedder.
+
+The embedder contract (also for a TorchScript file configured in its place):
+
+    forward(crops: Tensor[N, 4, S, S], scale: Tensor[N]) -> Tensor[N, D]   (rows L2-normalized)
+
+`crops` holds the white-balanced RGB of each item (in [0, 1], the tray colour mapped to
+TRAY_REFERENCE) plus its soft mask as the 4th channel, resampled to S x S around the item;
+`scale` is the crop's side as a fraction of the frame width (the camera is fixed, so it measures the
+item's physical size). S is CROP_SIZE.
+
+The built-in `ColourTextureEmbedder` is hand-designed and needs no weights: colour histogram in
+an opponent colour space, histograms of fine texture and of the colour of dark and bright spots
+(seeds, chips, berries, glaze), radial colour profile, and shape (size, elongation, fill). All of
+it is rotation-invariant. Registering a product is then just embedding its reference photos.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+CROP_SIZE = 80
+TRAY_REFERENCE = (62 / 255, 128 / 255, 146 / 255)  # what the tray is mapped to by white balance
+EMBEDDER_ID = "colour-texture-v1"
+
+
+def _hist(idx: torch.Tensor, w: torch.Tensor, bins: int) -> torch.Tensor:
+    """Per-row weighted histogram: idx (N, P) long in [0, bins), w (N, P) -> (N, bins)."""
+    out = torch.zeros(idx.shape[0], bins, dtype=w.dtype, device=w.device)
+    return out.scatter_add_(1, idx, w)
+
+
+def _bin(x: torch.Tensor, lo: float, hi: float, n: int) -> torch.Tensor:
+    return ((x - lo) / (hi - lo) * n).floor().clamp(0, n - 1).long()
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    return x / x.norm(dim=1, keepdim=True).clamp_min(1e-6)
+
+
+class ColourTextureEmbedder(nn.Module):
+    """Hand-designed colour/texture/shape descriptor (no weights)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        s = CROP_SIZE
+        ys, xs = torch.meshgrid(
+            torch.arange(s, dtype=torch.float32),
+            torch.arange(s, dtype=torch.float32),
+            indexing="ij",
+        )
+        self.register_buffer("xs", xs.reshape(1, -1), persistent=False)
+        self.register_buffer("ys", ys.reshape(1, -1), persistent=False)
+        # group weights (chosen on the development split, never on calibration or evaluation)
+        self.w_colour = 1.0
+        self.w_texture = 0.6
+        self.w_spots = 2.0
+        self.w_radial = 1.5
+        self.w_shape = 1.5
+
+    def forward(self, crops: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        n = crops.shape[0]
+        rgb = crops[:, :3].clamp(0, 1)
+        m = (crops[:, 3:4] > 0.5).float()
+        # eroded mask: colour statistics away from the outline (no tray colour mixed in)
+        me = -F.max_pool2d(-m, 5, 1, 2)
+        lum = rgb.mean(1, keepdim=True)
+        o1 = rgb[:, 0:1] - rgb[:, 1:2]
+        o2 = (rgb[:, 0:1] + rgb[:, 1:2]) / 2 - rgb[:, 2:3]
+        flat_w = me.reshape(n, -1)
+        tot = flat_w.sum(1, keepdim=True).clamp_min(1.0)
+        # 1) colour histogram, 8 x 6 x 6
+        li = _bin(lum, 0.0, 1.0, 8)
+        ai = _bin(o1, -0.1, 0.4, 6)
+        bi = _bin(o2, -0.25, 0.55, 6)
+        cidx = (li * 36 + ai * 6 + bi).reshape(n, -1)
+        colour = _unit(torch.sqrt(_hist(cidx, flat_w, 288) / tot))
+        # 2) fine texture: luminance minus its local mean (inside the item)
+        num = F.avg_pool2d(lum * m, 5, 1, 2)
+        den = F.avg_pool2d(m, 5, 1, 2).clamp_min(1e-3)
+        c = (lum - num / den).reshape(n, -1)
+        tidx = _bin(c, -0.12, 0.12, 8)
+        texture = _unit(torch.sqrt(_hist(tidx, flat_w, 8) / tot))
+        # 3) colour of dark and of bright spots (chips, berries, seeds, icing), 4 x 4 each
+        sidx = (_bin(o1, -0.1, 0.4, 4) * 4 + _bin(o2, -0.25, 0.55, 4)).reshape(n, -1)
+        dark = _hist(sidx, flat_w * (c < -0.035).float(), 16) / tot
+        bright = _hist(sidx, flat_w * (c > 0.035).float(), 16) / tot
+        spots = torch.sqrt(torch.cat([dark, bright], 1))
+        # 4) radial colour profile around the centroid, 3 rings
+        mf = m.reshape(n, -1)
+        area = mf.sum(1).clamp_min(1.0)
+        cx = (mf * self.xs).sum(1) / area
+        cy = (mf * self.ys).sum(1) / area
+        dx = self.xs - cx[:, None]
+        dy = self.ys - cy[:, None]
+        r = torch.sqrt(dx * dx + dy * dy) / torch.sqrt(area / math.pi)[:, None]
+        feats = []
+        occupancy = []
+        chans = torch.cat([lum, o1, o2], 1).reshape(n, 3, -1)
+        for lo, hi in ((0.0, 0.4), (0.4, 0.75), (0.75, 1.2)):
+            ring = ((r >= lo) & (r < hi)).float()
+            w = ring * flat_w
+            ws = w.sum(1).clamp_min(1.0)
+            feats.append((chans * w[:, None]).sum(2) / ws[:, None])
+            occupancy.append((ring * mf).sum(1) / ring.sum(1).clamp_min(1.0))
+        # centred on typical bread values so that differences, not magnitudes, drive the cosine
+        centre = torch.tensor([0.55, 0.15, 0.2], dtype=crops.dtype, device=crops.device)
+        radial = torch.cat([f - centre for f in feats] + [torch.stack(occupancy, 1) - 0.8], 1)
+        # 5) shape: physical size, elongation, fill of the moment ellipse
+        sxx = (mf * dx * dx).sum(1) / area
+        syy = (mf * dy * dy).sum(1) / area
+        sxy = (mf * dx * dy).sum(1) / area
+        tr = sxx + syy
+        det = (sxx * syy - sxy * sxy).clamp_min(1e-6)
+        disc = torch.sqrt((tr * tr / 4 - det).clamp_min(0))
+        l1 = tr / 2 + disc
+        l2 = (tr / 2 - disc).clamp_min(1e-6)
+        elong = torch.sqrt(l2 / l1)
+        fill = area / (4 * math.pi * torch.sqrt(l1 * l2))
+        phys = area * (scale / CROP_SIZE) ** 2  # item area as a fraction of frame width squared
+        shape = torch.stack(
+            [(torch.log(phys.clamp_min(1e-6)) + 3.9) / 2, elong - 0.7, fill - 0.85], 1
+        )
+        out = torch.cat(
+            [
+                self.w_colour * colour,
+                self.w_texture * texture,
+                self.w_spots * spots,
+                self.w_radial * radial,
+                self.w_shape * shape,
+            ],
+            1,
+        )
+        return _unit(out)
+
+
+def white_balance(
+    img: torch.Tensor, fg: torch.Tensor, grid: tuple[int, int] = (6, 8), guard: int = 4
+) -> torch.Tensor:
+    """Divide out the light: the tray colour, modelled on a coarse grid from tray pixels only.
+
+    img (B, 3, H, W) in [0, 1] at segmentation resolution, fg (B, 1, H, W) 0/1. Returns a
+    (B, 3, H, W) gain map that maps the local tray colour to TRAY_REFERENCE.
+    """
+    tray = 1.0 - F.max_pool2d(fg.float(), 2 * guard + 1, 1, guard)  # stay clear of shadows
+    ref = torch.tensor(TRAY_REFERENCE, dtype=img.dtype, device=img.device).view(1, 3, 1, 1)
+    s = F.adaptive_avg_pool2d(img * tray, grid)
+    c = F.adaptive_avg_pool2d(tray, grid)
+    glob = (img * tray).sum((2, 3), keepdim=True) / tray.sum((2, 3), keepdim=True).clamp_min(1.0)
+    w = (c * 20).clamp(0, 1)  # cells with few tray pixels lean on the global tray colour
+    cell = s / c.clamp_min(1e-6) * w + glob * (1 - w)
+    local = F.interpolate(cell, size=img.shape[2:], mode="bilinear", align_corners=False)
+    return ref / local.clamp_min(1e-3)
+
+
+def crop_items(
+    img: torch.Tensor,
+    gain: torch.Tensor,
+    labels: torch.Tensor,
+    frame: torch.Tensor,
+    boxes: torch.Tensor,
+    seg_size: tuple[int, int],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Resample every item to CROP_SIZE x CROP_SIZE: white-balanced RGB + its mask.
+
+    img: (B, 3, H, W) working-resolution frames; gain: (B, 3, h, w) at segmentation resolution;
+    labels: (B, 1, h, w) region labels; frame/boxes: per region, boxes in segmentation pixels.
+    Returns crops (N, 4, S, S) and scale (N,) = crop side / frame width.
+    """
+    n = boxes.shape[0]
+    s = CROP_SIZE
+    if n == 0:
+        return img.new_zeros(0, 4, s, s), img.new_zeros(0)
+    sh, sw = seg_size
+    b = boxes.to(img.dtype)
+    cx = (b[:, 0] + b[:, 2]) / 2
+    cy = (b[:, 1] + b[:, 3]) / 2
+    side = torch.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]) * 1.12 + 2
+    # affine grids in normalized coordinates (align_corners=False)
+    theta = img.new_zeros(n, 2, 3)
+    theta[:, 0, 0] = side / sw
+    theta[:, 0, 2] = 2 * cx / sw - 1
+    theta[:, 1, 1] = side / sh
+    theta[:, 1, 2] = 2 * cy / sh - 1
+    grid = F.affine_grid(theta, [n, 1, s, s], align_corners=False)
+    out = img.new_zeros(n, 4, s, s)
+    for f in range(img.shape[0]):
+        sel = torch.nonzero(frame == f).squeeze(1)
+        k = int(sel.numel())
+        if k == 0:
+            continue
+        g = grid[sel]
+        rgb = F.grid_sample(
+            img[f : f + 1].expand(k, -1, -1, -1),
+            g,
+            mode="bilinear",
+            padding_mode="border",
+            align_corners=False,
+        )
+        light = F.grid_sample(
+            gain[f : f + 1].expand(k, -1, -1, -1),
+            g,
+            mode="bilinear",
+            padding_mode="border",
+            align_corners=False,
+        )
+        own = (labels[f : f + 1] == (sel + 1).view(k, 1, 1, 1).to(labels.dtype)).to(img.dtype)
+        mask = F.grid_sample(own, g, mode="bilinear", padding_mode="zeros", align_corners=False)
+        out[sel] = torch.cat([rgb * light, mask], 1)
+    return out, side / sw

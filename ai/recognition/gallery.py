@@ -1,0 +1,182 @@
+"""The product gallery: reference (and learned) item embeddings per SKU, persisted to a file or gs://.
+
+Storage is a small injectable hook (`Storage`: read/write bytes by URL). Local paths use the file
+system; `gs://` URLs use the injected storage or `GCSStorage`, which imports google-cloud-storage
+only when it is used, so the dependency stays optional (tests inject a fake).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+MAX_REFERENCE_PHOTOS = 5
+MAX_LEARNED_PER_SKU = 20
+FORMAT = "bakesight-gallery-1"
+
+
+class Storage(Protocol):
+    def read(self, url: str) -> bytes | None:
+        """The object's bytes, or None when it does not exist."""
+
+    def write(self, url: str, data: bytes) -> None:
+        """Create or replace the object."""
+
+
+class LocalStorage:
+    """Plain files; writes are atomic (temp file + rename)."""
+
+    def read(self, url: str) -> bytes | None:
+        p = Path(url)
+        return p.read_bytes() if p.exists() else None
+
+    def write(self, url: str, data: bytes) -> None:
+        p = Path(url)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, p)
+
+
+class GCSStorage:
+    """gs://bucket/path objects through google-cloud-storage (imported on first use)."""
+
+    def __init__(self, client=None) -> None:
+        self._client = client
+
+    def _blob(self, url: str):
+        if self._client is None:
+            from google.cloud import storage  # optional dependency  # noqa: PLC0415
+
+            self._client = storage.Client()
+        bucket, _, name = url.removeprefix("gs://").partition("/")
+        return self._client.bucket(bucket).blob(name)
+
+    def read(self, url: str) -> bytes | None:
+        blob = self._blob(url)
+        return blob.download_as_bytes() if blob.exists() else None
+
+    def write(self, url: str, data: bytes) -> None:
+        self._blob(url).upload_from_string(data, content_type="application/octet-stream")
+
+
+def storage_for(url: str, storage: Storage | None = None) -> Storage:
+    """gs:// URLs: the injected storage, else GCS; anything else: the local file system."""
+    if not url.startswith("gs://"):
+        return LocalStorage()
+    return storage if storage is not None else GCSStorage()
+
+
+@dataclass
+class Gallery:
+    """Embeddings with their SKU, source, crop (to re-embed with another embedder) and size."""
+
+    embedder_id: str
+    skus: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)  # "reference" | "review"
+    embeddings: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 0))
+    crops: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 4, 0, 0, dtype=torch.uint8))
+    scales: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
+    areas: torch.Tensor = field(default_factory=lambda: torch.zeros(0))  # item area / frame area
+
+    def __len__(self) -> int:
+        return len(self.skus)
+
+    @property
+    def sku_list(self) -> list[str]:
+        return sorted(set(self.skus))
+
+    def count(self, sku: str, source: str | None = None) -> int:
+        return sum(
+            1
+            for s, o in zip(self.skus, self.sources, strict=True)
+            if s == sku and (source is None or o == source)
+        )
+
+    def add(
+        self,
+        sku: str,
+        source: str,
+        embeddings: torch.Tensor,
+        crops: torch.Tensor,
+        scales: torch.Tensor,
+        areas: torch.Tensor,
+    ) -> None:
+        emb = embeddings.detach().float().cpu()
+        if len(self) == 0:
+            self.embeddings = emb.new_zeros(0, emb.shape[1])
+            self.crops = torch.zeros(0, *crops.shape[1:], dtype=torch.uint8)
+        q = (crops.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
+        self.embeddings = torch.cat([self.embeddings, emb])
+        self.crops = torch.cat([self.crops, q])
+        self.scales = torch.cat([self.scales, scales.detach().float().cpu()])
+        self.areas = torch.cat([self.areas, areas.detach().float().cpu()])
+        self.skus += [sku] * len(emb)
+        self.sources += [source] * len(emb)
+
+    def remove(self, keep: list[bool]) -> None:
+        idx = torch.tensor([i for i, k in enumerate(keep) if k], dtype=torch.long)
+        self.embeddings = self.embeddings[idx]
+        self.crops = self.crops[idx]
+        self.scales = self.scales[idx]
+        self.areas = self.areas[idx]
+        self.skus = [s for s, k in zip(self.skus, keep, strict=True) if k]
+        self.sources = [s for s, k in zip(self.sources, keep, strict=True) if k]
+
+    def trim_learned(self, sku: str, limit: int = MAX_LEARNED_PER_SKU) -> None:
+        """Keep only the newest `limit` review crops of `sku`."""
+        learned = [
+            i
+            for i, (s, o) in enumerate(zip(self.skus, self.sources, strict=True))
+            if s == sku and o == "review"
+        ]
+        drop = set(learned[: max(0, len(learned) - limit)])
+        if drop:
+            self.remove([i not in drop for i in range(len(self))])
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256(self.embedder_id.encode())
+        pairs = zip(self.skus, self.sources, strict=True)
+        h.update("\n".join(f"{s}:{o}" for s, o in pairs).encode())
+        h.update(self.embeddings.numpy().tobytes())
+        return h.hexdigest()[:10]
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        torch.save(
+            {
+                "format": FORMAT,
+                "embedder_id": self.embedder_id,
+                "skus": self.skus,
+                "sources": self.sources,
+                "embeddings": self.embeddings,
+                "crops": self.crops,
+                "scales": self.scales,
+                "areas": self.areas,
+            },
+            buf,
+        )
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Gallery:
+        d = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+        if d.get("format") != FORMAT:
+            raise ValueError(f"not a gallery file (format {d.get('format')!r})")
+        return cls(
+            d["embedder_id"],
+            list(d["skus"]),
+            list(d["sources"]),
+            d["embeddings"],
+            d["crops"],
+            d["scales"],
+            d["areas"],
+        )

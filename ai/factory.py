@@ -25,14 +25,16 @@ def build_recognizer(settings: Settings) -> Recognizer:
         from ai.mock import MockRecognizer
 
         return MockRecognizer()
-    return build_real_recognizer(settings.device)
+    return build_real_recognizer(settings.device, settings.gallery, settings.embedder)
 
 
 def real_pipeline_available() -> bool:
     return importlib.util.find_spec("ai.recognition") is not None
 
 
-def build_real_recognizer(device_preference: str) -> Recognizer:
+def build_real_recognizer(
+    device_preference: str, gallery: str | None = None, embedder: str | None = None
+) -> Recognizer:
     """The real pipeline on its device: AI_DEVICE, or CUDA when visible, else the CPU."""
     if not real_pipeline_available():
         raise PipelineMissing(
@@ -42,4 +44,6 @@ def build_real_recognizer(device_preference: str) -> Recognizer:
     from ai.device import select_device
 
     recognition = importlib.import_module("ai.recognition")
-    return recognition.create_recognizer(device=select_device(device_preference))
+    return recognition.create_recognizer(
+        device=select_device(device_preference), gallery=gallery, embedder=embedder
+    )

@@ -39,6 +39,8 @@ class Settings:
     max_frame_bytes: int
     max_frame_pixels: int
     max_body_bytes: int
+    gallery: str
+    embedder: str
     tray_memory: int
     tray_memory_seconds: int
     log_level: str
@@ -58,6 +60,10 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         max_frame_bytes=config("AI_MAX_FRAME_BYTES", cast=_positive_int, default=8 * MIB),
         max_frame_pixels=config("AI_MAX_FRAME_PIXELS", cast=_positive_int, default=4096 * 4096),
         max_body_bytes=config("AI_MAX_BODY_BYTES", cast=_positive_int, default=48 * MIB),
+        # The product gallery: a file, or gs://<models bucket>/… on the VM; loaded at start-up.
+        gallery=config("AI_GALLERY", default="var/ai/gallery.pt"),
+        # A TorchScript embedder (file or gs:// URL) instead of the built-in one; empty: built-in.
+        embedder=config("AI_EMBEDDER", default=""),
         tray_memory=config("AI_TRAY_MEMORY", cast=_positive_int, default=512),
         tray_memory_seconds=config("AI_TRAY_MEMORY_SECONDS", cast=_positive_int, default=6 * 3600),
         log_level=config("AI_LOG_LEVEL", cast=_log_level, default="info"),

@@ -58,9 +58,15 @@ def run_smoke(
     try:
         build = _builder(pipeline)
         skus = _catalog_skus(fixtures)
-        trays = _fixture_trays(fixtures / "trays") + synthetic_trays()
+        if pipeline == "mock":
+            trays = _fixture_trays(fixtures / "trays") + synthetic_trays()
+        else:  # the real pipeline needs products it has photos of, and trays of real-looking bread
+            trays = bakery_trays(skus)
         checked, loaded_ms = _load(build, device)
         reference, _ = _load(build, "cpu")
+        if pipeline != "mock":
+            for recognizer in (checked, reference):
+                register_catalog(recognizer, skus)
     except Exception as error:  # one clear line, whatever broke
         print(f"gpu_smoke: FAILED: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
@@ -124,6 +130,34 @@ def synthetic_trays() -> list[Tray]:
     ]
 
 
+SMOKE_TRAYS = 6
+
+
+def bakery_trays(skus: list[str]) -> list[Tray]:
+    """Generated trays (fixtures.bakery): 2 frames of 1280x960, 2-10 items, some touching."""
+    from fixtures.bakery import SEEDS, make_tray
+
+    trays = []
+    for index in range(SMOKE_TRAYS):
+        tray = make_tray(SEEDS["samples"], index, skus, n_items=(2, 10), n_frames=(2, 2))
+        trays.append(Tray(f"bakery-{index}", [base64.b64encode(j).decode() for j in tray.jpegs]))
+    return trays
+
+
+def register_catalog(recognizer: Recognizer, skus: list[str], photos_per_product: int = 3) -> None:
+    """Register each product's reference photos, as staff would through the API."""
+    from ai.recognizer import Learner
+    from fixtures.bakery import SEEDS, make_reference
+
+    assert isinstance(recognizer, Learner), "the real pipeline registers products"
+    for sku in skus:
+        photos = [
+            base64.b64encode(make_reference(SEEDS["references"], sku, k)).decode()
+            for k in range(photos_per_product)
+        ]
+        recognizer.register(sku, decode_frames(photos, LIMITS))
+
+
 def _builder(pipeline: str) -> Callable[[str], Recognizer]:
     if pipeline == "mock":
         from ai.mock import MockRecognizer
@@ -131,7 +165,8 @@ def _builder(pipeline: str) -> Callable[[str], Recognizer]:
         return lambda device: MockRecognizer()
     from ai.factory import build_real_recognizer
 
-    return build_real_recognizer
+    # A gallery in memory only: the smoke registers its own products and leaves no file behind.
+    return lambda device: build_real_recognizer(device, gallery=None)
 
 
 def _load(build: Callable[[str], Recognizer], device: str) -> tuple[Recognizer, float]:

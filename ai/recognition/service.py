@@ -1,0 +1,99 @@
+"""The pipeline behind the AI service's seams: `ai.recognizer.Recognizer` and `Learner`.
+
+The service drives TorchServe's phases (load once; preprocess → inference under
+`torch.inference_mode()` → postprocess) and calls register/learn between requests, in the same
+single inference thread, so the gallery never changes under a running recognition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import torch
+from PIL import Image
+
+from ai.recognition.pipeline import Batch, Pipeline, Raw
+from ai.recognizer import Box, Candidate, Decision, Item, Recognition, TrayRequest
+
+
+class PipelineRecognizer:
+    def __init__(
+        self, device: str, gallery: str | None = None, embedder: str | None = None
+    ) -> None:
+        self._device = device
+        self._gallery = gallery or None
+        self._embedder = embedder or None
+        self._pipeline: Pipeline | None = None
+
+    @property
+    def pipeline(self) -> Pipeline:
+        if self._pipeline is None:
+            raise RuntimeError("the pipeline is not loaded yet")
+        return self._pipeline
+
+    @property
+    def model_version(self) -> str:
+        return self._pipeline.model_version if self._pipeline else "not-loaded"
+
+    @property
+    def device(self) -> str:
+        return self._pipeline.device_name if self._pipeline else self._device
+
+    def load(self) -> None:
+        self._pipeline = Pipeline.load(self._device, self._gallery, embedder_path=self._embedder)
+
+    def inference_context(self) -> AbstractContextManager[Any]:
+        return torch.inference_mode()
+
+    def preprocess(self, request: TrayRequest) -> Batch:
+        return self.pipeline.preprocess(list(request.frames))
+
+    def inference(self, batch: Batch) -> tuple[Raw, Batch]:
+        return self.pipeline.inference(batch), batch
+
+    def postprocess(self, raw: tuple[Raw, Batch], request: TrayRequest) -> Recognition:
+        answer = self.pipeline.postprocess(
+            raw[0], raw[1], list(request.candidate_skus), request.top_k
+        )
+        if self.pipeline.device.type == "cuda":
+            torch.cuda.synchronize(self.pipeline.device)  # honest stage timings on the GPU
+        timings = {**raw[0].timings, **answer["timings_ms"]}
+        return Recognition(
+            Decision(answer["decision"]), answer["reason"], _items(answer["items"]), timings
+        )
+
+    def register(self, sku: str, photos: Sequence[Image.Image]) -> Mapping[str, Any]:
+        """Reference photos join the gallery, which is saved where it was loaded from."""
+        result = self.pipeline.register(sku, list(photos))
+        return {**result, "model_version": self.pipeline.model_version}
+
+    def learn(
+        self, frames: Sequence[Image.Image], items: Sequence[tuple[str, int]]
+    ) -> Mapping[str, Any]:
+        corrected = [{"sku": sku, "count": count} for sku, count in items]
+        result = self.pipeline.learn_from_review(list(frames), corrected)
+        return {**result, "model_version": self.pipeline.model_version}
+
+
+def _items(raw_items: list[dict[str, Any]]) -> tuple[Item, ...]:
+    return tuple(
+        Item(
+            sku=item["sku"],
+            count=int(item["count"]),
+            confidence=float(item["confidence"]),
+            candidates=tuple(Candidate(c["sku"], float(c["score"])) for c in item["candidates"]),
+            boxes=tuple(
+                Box(int(b["frame"]), tuple(int(v) for v in b["box"])) for b in item["boxes"]
+            ),  # type: ignore[arg-type]
+        )
+        for item in raw_items
+    )
+
+
+def create_recognizer(
+    device: str, gallery: str | None = None, embedder: str | None = None
+) -> PipelineRecognizer:
+    """The real pipeline, not loaded yet: the service loads it in its lifespan."""
+    return PipelineRecognizer(device, gallery, embedder)

@@ -25,7 +25,9 @@ def build_recognizer(settings: Settings) -> Recognizer:
         from ai.mock import MockRecognizer
 
         return MockRecognizer()
-    return build_real_recognizer(settings.device, settings.gallery, settings.embedder)
+    return build_real_recognizer(
+        settings.device, settings.gallery, settings.embedder, settings.torch_threads
+    )
 
 
 def real_pipeline_available() -> bool:
@@ -33,7 +35,10 @@ def real_pipeline_available() -> bool:
 
 
 def build_real_recognizer(
-    device_preference: str, gallery: str | None = None, embedder: str | None = None
+    device_preference: str,
+    gallery: str | None = None,
+    embedder: str | None = None,
+    torch_threads: int = 0,
 ) -> Recognizer:
     """The real pipeline on its device: AI_DEVICE, or CUDA when visible, else the CPU."""
     if not real_pipeline_available():
@@ -44,6 +49,10 @@ def build_real_recognizer(
     from ai.device import select_device
 
     recognition = importlib.import_module("ai.recognition")
+    if torch_threads:
+        import torch
+
+        torch.set_num_threads(torch_threads)
     return recognition.create_recognizer(
         device=select_device(device_preference), gallery=gallery, embedder=embedder
     )

@@ -41,6 +41,7 @@ class Settings:
     max_body_bytes: int
     gallery: str
     embedder: str
+    torch_threads: int
     tray_memory: int
     tray_memory_seconds: int
     log_level: str
@@ -64,6 +65,8 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         gallery=config("AI_GALLERY", default="var/ai/gallery.pt"),
         # A TorchScript embedder (file or gs:// URL) instead of the built-in one; empty: built-in.
         embedder=config("AI_EMBEDDER", default=""),
+        # CPU threads for torch (0: its default); threads thrash when other work shares the cores.
+        torch_threads=config("AI_TORCH_THREADS", cast=_non_negative_int, default=0),
         tray_memory=config("AI_TRAY_MEMORY", cast=_positive_int, default=512),
         tray_memory_seconds=config("AI_TRAY_MEMORY_SECONDS", cast=_positive_int, default=6 * 3600),
         log_level=config("AI_LOG_LEVEL", cast=_log_level, default="info"),
@@ -139,3 +142,10 @@ def _log_level(value: str) -> str:
     if level not in ("critical", "error", "warning", "info", "debug"):
         raise ValueError(f"must be one of critical, error, warning, info, debug, got {value!r}")
     return level
+
+
+def _non_negative_int(value: Any) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be 0 or more")
+    return number

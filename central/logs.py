@@ -49,6 +49,8 @@ def configure_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # httpx logs every call to the AI at INFO; Central's own lines already say what happened.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 access_log = logging.getLogger("central.access")

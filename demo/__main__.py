@@ -1,14 +1,16 @@
 """`python -m demo`: the whole checkout flow on one machine, as a counter and the staff see it.
 
-Starts the AI service and Central (embedded SQLite) as real processes on loopback, seeds the demo
-store from fixtures/catalog.json, sends the fixture trays through Central (the runbook's §11
-calls), prints each decision, bill and review, resolves one review and checks out, shows that a
-tray scanned while the AI is down waits for staff, then stops both services.
+Starts the AI service (the real pipeline on the CPU; `--mock` for the mock) and Central (embedded
+SQLite) as real processes on loopback, seeds the demo store from fixtures/catalog.json, registers
+each product's reference photos through Central, sends generated trays through Central (the
+runbook's §11 calls), prints each decision, bill and review, resolves one review (which teaches the
+AI) and checks out, shows that a tray scanned while the AI is down waits for staff, then stops both.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import secrets
 import sys
 import tempfile
@@ -17,7 +19,7 @@ from typing import Any
 
 from demo.counter import CentralError, Counter
 from demo.services import Service, start_ai, start_central
-from demo.trays import TRAYS_DIR, load_trays
+from demo.trays import REFERENCE_PHOTOS, TRAYS_DIR, bakery_trays, load_trays, reference_photos
 
 CATALOG = Path(__file__).resolve().parent.parent / "fixtures" / "catalog.json"
 
@@ -25,16 +27,23 @@ CATALOG = Path(__file__).resolve().parent.parent / "fixtures" / "catalog.json"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="demo", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--real", action="store_true", help="the real recognition pipeline (CPU) instead of mock"
+        "--mock", action="store_true", help="the mock AI (AI_MOCK_MODE=1) and its marked trays"
     )
-    parser.add_argument("--trays", type=Path, default=TRAYS_DIR, help="folder of tray folders")
+    parser.add_argument(
+        "--trays", type=Path, default=TRAYS_DIR, help="with --mock: folder of tray folders"
+    )
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="bakesight-demo-"))
     admin_key, ai_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     services: list[Service] = []
     try:
-        trays = load_trays(args.trays)
-        ai = start_ai(ai_key, workdir, mock=not args.real)
+        catalog = json.loads(CATALOG.read_text(encoding="utf-8"))
+        skus = [product["sku"] for product in catalog["products"]]
+        if args.mock:
+            trays = [(name, frames, None) for name, frames in load_trays(args.trays)]
+        else:
+            trays = list(bakery_trays(skus))
+        ai = start_ai(ai_key, workdir, mock=args.mock)
         services.append(ai)
         central = start_central(
             admin_key, ai_key, ai.url, f"sqlite:///{workdir / 'central.db'}", workdir
@@ -47,7 +56,15 @@ def main(argv: list[str] | None = None) -> int:
             f" on {ai_ready.get('device')}"
         )
         print(f"Central     {central.url}  database {workdir / 'central.db'}")
-        return run_counter(Counter(central.url, admin_key), trays, ai)
+        counter = Counter(central.url, admin_key)
+        store = counter.seed(CATALOG)
+        print(f"store       {store['code']} ({store['name']}), {len(skus)} products")
+        if not args.mock:
+            for sku in skus:  # through Central, as staff register a product: no retraining
+                counter.register_photos(store["id"], sku, reference_photos(sku))
+            print(f"registered  {REFERENCE_PHOTOS} reference photos of each product")
+        print()
+        return run_counter(counter, store, trays, ai)
     except (CentralError, RuntimeError, OSError) as exc:
         print(f"demo: {exc}", file=sys.stderr)
         for service in services:
@@ -59,11 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"services stopped; logs in {workdir}")
 
 
-def run_counter(counter: Counter, trays: list[tuple[str, list[str]]], ai: Service) -> int:
-    store = counter.seed(CATALOG)
-    print(f"store       {store['code']} ({store['name']}), products from {CATALOG.name}\n")
-    reviewed: list[str] = []
-    for name, frames in trays:
+Tray = tuple[str, list[str], dict[str, int] | None]  # name, base64 frames, true counts if known
+
+
+def run_counter(counter: Counter, store: dict[str, Any], trays: list[Tray], ai: Service) -> int:
+    reviewed: list[tuple[str, dict[str, int] | None]] = []
+    for name, frames, truth in trays:
         session = counter.open_session(store["id"])
         result = counter.infer(session, frames)
         run = result["run"]
@@ -71,6 +89,8 @@ def run_counter(counter: Counter, trays: list[tuple[str, list[str]]], ai: Servic
             f"tray {name}: {len(frames)} frame(s) → {run['decision']} ({run['reason']}), "
             f"AI {run['ai_latency_ms']} ms"
         )
+        if truth is not None:
+            print("    on the tray:  " + ", ".join(f"{sku} ×{n}" for sku, n in truth.items()))
         for item in run["items"]:
             print(
                 f"    {item['sku'] or '(no match)':<20} ×{item['count']}"
@@ -83,21 +103,24 @@ def run_counter(counter: Counter, trays: list[tuple[str, list[str]]], ai: Servic
                 f"    → staff review #{result['review']['id']} ({result['review']['reason']});"
                 " not payable yet"
             )
-            reviewed.append(session)
+            reviewed.append((session, truth))
         print()
 
     if reviewed:
-        session = reviewed[0]
-        review = counter.session(session)["reviews"][-1]
-        run = counter.session(session)["runs"][-1]
-        # The staff confirm the AI's best guesses for what it recognized and drop what it did not.
-        items = [{"sku": i["sku"], "count": i["count"]} for i in run["items"] if i["sku"]]
-        if not items:
-            items = [{"sku": "CROISSANT", "count": 1}]
-        resolved = counter.resolve(review["id"], reviewer="staff-kim", items=items)
+        session, truth = reviewed[0]
+        shown = counter.session(session)
+        review, run = shown["reviews"][-1], shown["runs"][-1]
+        if truth is not None:  # staff count what is really on the tray
+            items = [{"sku": sku, "count": n} for sku, n in truth.items()]
+        else:  # the mock's tray: staff confirm what the AI recognized
+            items = [{"sku": i["sku"], "count": i["count"]} for i in run["items"] if i["sku"]]
+        resolved = counter.resolve(
+            review["id"], reviewer="staff-kim", items=items or [{"sku": "CROISSANT", "count": 1}]
+        )
         print(
             f"staff-kim resolved review #{review['id']}: "
             + ", ".join(f"{i['sku']} ×{i['count']}" for i in resolved["final_items"])
+            + " (the AI adds this tray's crops to its gallery)"
         )
         print_bill(counter.checkout(session, reference=f"card-{session[:8]}"))
         print()

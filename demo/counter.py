@@ -40,6 +40,15 @@ class Counter:
             self._call("POST", f"/api/v1/stores/{store['id']}/products", json=product)
         return dict(store)
 
+    def register_photos(self, store_id: int, sku: str, photos_b64: list[str]) -> dict[str, Any]:
+        return dict(
+            self._call(
+                "POST",
+                f"/api/v1/stores/{store_id}/products/{sku}/photos",
+                json={"photos_b64": photos_b64},
+            )
+        )
+
     def open_session(self, store_id: int) -> str:
         body = self._call(
             "POST",

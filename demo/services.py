@@ -93,6 +93,10 @@ def start_ai(ai_key: str, logs: Path, port: int | None = None, mock: bool = True
         "AI_MOCK_MODE": "1" if mock else "0",
         "AI_HOST": "127.0.0.1",
         "AI_PORT": str(port),
+        "AI_DEVICE": "cpu",
+        "AI_TORCH_THREADS": "1",  # Central, the counter and torch share this machine's cores
+        # The gallery the demo's registrations build, in the run's own folder.
+        "AI_GALLERY": str(logs / "gallery.pt"),
     }
     return _start("ai", "ai", ["serve"], env, port, logs)
 

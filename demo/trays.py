@@ -21,6 +21,32 @@ DEMO_TRAYS = {
 }
 
 
+DEMO_BAKERY_TRAYS = 5
+REFERENCE_PHOTOS = 3  # per product; registration takes at most five
+
+
+def bakery_trays(skus: list[str]) -> list[tuple[str, list[str], dict[str, int]]]:
+    """Generated trays for the real pipeline: [(name, [base64 frame, …], true counts)]."""
+    from fixtures.bakery import SEEDS, make_tray
+
+    trays = []
+    for index in range(DEMO_BAKERY_TRAYS):
+        tray = make_tray(SEEDS["samples"], index, skus, n_items=(2, 8), n_frames=(2, 2))
+        frames = [base64.b64encode(jpeg).decode() for jpeg in tray.jpegs]
+        trays.append((f"bakery-{index}", frames, tray.counts))
+    return trays
+
+
+def reference_photos(sku: str) -> list[str]:
+    """The product's reference photos, as staff would shoot them: one item alone on the tray."""
+    from fixtures.bakery import SEEDS, make_reference
+
+    return [
+        base64.b64encode(make_reference(SEEDS["references"], sku, k)).decode()
+        for k in range(REFERENCE_PHOTOS)
+    ]
+
+
 def load_trays(directory: Path = TRAYS_DIR) -> list[tuple[str, list[str]]]:
     """[(tray name, [base64 frame, …])], sorted by name."""
     trays = []

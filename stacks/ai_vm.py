@@ -54,6 +54,7 @@ class AiVmConfig:
     network_tag: str
     service_account_email: str
     archive_uri: str  # gs://bucket/object of the AI archive
+    gallery_uri: str  # gs://bucket/object where the AI keeps its product gallery
     admin_key_secret_id: str
     admin_key_secret_version: str
     opening_hours: OpeningHours
@@ -158,6 +159,7 @@ _STARTUP_SCRIPT = """#!/bin/bash
 # BakeSight AI: install from the stack's archive (when it changed) and start, at every boot.
 set -euo pipefail
 ARCHIVE_URI='@ARCHIVE_URI@'
+GALLERY_URI='@GALLERY_URI@'
 PROJECT='@PROJECT@'
 SECRET='@SECRET@'
 SECRET_VERSION='@SECRET_VERSION@'
@@ -187,7 +189,7 @@ fi
 # on its next start without anyone copying it.
 umask 077
 key="$(gcloud secrets versions access "$SECRET_VERSION" --secret="$SECRET" --project="$PROJECT")"
-printf 'AI_ADMIN_KEY=%s\\n' "$key" > "$ENV_FILE.new"
+printf 'AI_ADMIN_KEY=%s\\nAI_GALLERY=%s\\n' "$key" "$GALLERY_URI" > "$ENV_FILE.new"
 mv "$ENV_FILE.new" "$ENV_FILE"
 systemctl daemon-reload
 systemctl enable ai-inference
@@ -202,6 +204,7 @@ def startup_script(config: AiVmConfig) -> str:
     assert "${" not in _STARTUP_SCRIPT and "%{" not in _STARTUP_SCRIPT
     values = {
         "@ARCHIVE_URI@": config.archive_uri,
+        "@GALLERY_URI@": config.gallery_uri,
         "@PROJECT@": config.project_id,
         "@SECRET@": config.admin_key_secret_id,
         "@SECRET_VERSION@": config.admin_key_secret_version,

@@ -12,7 +12,10 @@ from cdktf_cdktf_provider_google.storage_bucket import (
     StorageBucketSoftDeletePolicy,
     StorageBucketVersioning,
 )
-from cdktf_cdktf_provider_google.storage_bucket_iam_member import StorageBucketIamMember
+from cdktf_cdktf_provider_google.storage_bucket_iam_member import (
+    StorageBucketIamMember,
+    StorageBucketIamMemberCondition,
+)
 from constructs import Construct
 
 from stacks.iam import Member
@@ -27,6 +30,8 @@ class BucketConfig:
     delete_after_days: int | None = None
     object_admins: tuple[Member, ...] = ()
     object_viewers: tuple[Member, ...] = ()
+    # (prefix, member): may create, overwrite and delete objects under that prefix only.
+    prefix_writers: tuple[tuple[str, Member], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,9 +85,31 @@ def buckets(scope: Construct, config: BucketsConfig) -> BucketsOutput:
                 ("roles/storage.objectViewer", bucket_config.object_viewers),
             )
             for member in members
+        ) + tuple(
+            _prefix_grant(scope, bucket_config, bucket, prefix, member)
+            for prefix, member in bucket_config.prefix_writers
         )
         created[bucket_config.key] = bucket
     return BucketsOutput(buckets=created, grants=grants)
+
+
+def _prefix_grant(
+    scope: Construct, config: BucketConfig, bucket: StorageBucket, prefix: str, member: Member
+) -> StorageBucketIamMember:
+    """objectUser, but only where the object's name starts with `prefix` (an IAM condition)."""
+    return StorageBucketIamMember(
+        scope,
+        f"bucket-{config.key}-prefix-writer-{member.label}",
+        bucket=bucket.name,
+        role="roles/storage.objectUser",
+        member=member.member,
+        condition=StorageBucketIamMemberCondition(
+            title=f"only {prefix}",
+            expression=(
+                f'resource.name.startsWith("projects/_/buckets/{config.name}/objects/{prefix}")'
+            ),
+        ),
+    )
 
 
 def _grant(

@@ -36,6 +36,7 @@ AI_REQUIRED = ("scripts/install_ai.sh", "systemd/ai-inference.service")
 
 ADMIN_KEY = "BAKE_SIGHT_ADMIN_KEY"
 AI_ADMIN_KEY = "BAKE_SIGHT_AI_ADMIN_KEY"
+GALLERY_PREFIX = "gallery/"
 DATABASE_URL = "BAKE_SIGHT_DATABASE_URL"
 AI_BASE_URL = "BAKE_SIGHT_AI_BASE_URL"
 
@@ -134,7 +135,13 @@ class BakeSightStack(TerraformStack):
                         delete_after_days=14,
                         object_admins=(members["central"],),
                     ),
-                    BucketConfig("models", names.bucket_models, object_viewers=(members["ai"],)),
+                    BucketConfig(
+                        "models",
+                        names.bucket_models,
+                        object_viewers=(members["ai"],),
+                        # The AI saves its product gallery there as staff register and correct.
+                        prefix_writers=((GALLERY_PREFIX, members["ai"]),),
+                    ),
                     BucketConfig(
                         "builds",
                         names.bucket_builds,
@@ -218,6 +225,7 @@ class BakeSightStack(TerraformStack):
                 network_tag=net.ai_target_tag,
                 service_account_email=ai_sa.email,
                 archive_uri=f"gs://{storage.buckets['models'].name}/{ai_object.name}",
+                gallery_uri=f"gs://{names.bucket_models}/{GALLERY_PREFIX}gallery.pt",
                 admin_key_secret_id=ai_secret.secret.secret_id,
                 admin_key_secret_version=ai_secret.version_number,
                 opening_hours=config.opening_hours,

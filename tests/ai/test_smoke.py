@@ -20,7 +20,9 @@ def smoke(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={**os.environ, **env},
+        # One torch thread, as in the recognition tests: spinning OpenMP threads on CI's two busy
+        # cores slow the real pipeline down many-fold.
+        env={**os.environ, "OMP_NUM_THREADS": "1", **env},
         timeout=300,
     )
 

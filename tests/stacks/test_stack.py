@@ -156,6 +156,11 @@ def test_bucket_access_is_granted_per_bucket(synth: Synth) -> None:
         ),
         (
             "${google_storage_bucket.bucket-models.name}",
+            "roles/storage.objectUser",
+            "${google_service_account.sa-ai.member}",
+        ),
+        (
+            "${google_storage_bucket.bucket-models.name}",
             "roles/storage.objectViewer",
             "${google_service_account.sa-ai.member}",
         ),
@@ -358,6 +363,9 @@ def test_vm_installs_the_uploaded_archive_and_reads_its_key_at_boot(synth: Synth
     assert 'gcloud storage cp "$ARCHIVE_URI"' in script
     assert "gcloud secrets versions access" in script
     assert "AI_ADMIN_KEY=%s" in script and "ENV_FILE='/etc/ai-inference.env'" in script
+    # The product gallery lives in the models bucket, where the AI may write under gallery/ only.
+    assert re.search(r"GALLERY_URI='gs://[a-z0-9-]+-models/gallery/gallery\.pt'", script)
+    assert "AI_GALLERY=%s" in script
     assert "bash scripts/install_ai.sh" in script
     assert "/etc/systemd/system/ai-inference.service" in script
     assert "systemctl enable ai-inference" in script and "scp" not in script
@@ -506,3 +514,16 @@ def test_outputs(synth: Synth) -> None:
             outputs[f"bucket_{bucket}"]["value"]
             == f"${{google_storage_bucket.bucket-{bucket}.name}}"
         )
+
+
+def test_the_ai_may_write_only_its_gallery_in_the_models_bucket(synth: Synth) -> None:
+    [writer] = [
+        g
+        for g in synth.resources("google_storage_bucket_iam_member").values()
+        if g["role"] == "roles/storage.objectUser"
+    ]
+    assert writer["member"] == "${google_service_account.sa-ai.member}"
+    assert writer["condition"]["expression"].startswith(
+        'resource.name.startsWith("projects/_/buckets/'
+    )
+    assert writer["condition"]["expression"].endswith('/objects/gallery/")')

@@ -14,6 +14,7 @@ import json
 import secrets
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                 counter.register_photos(store["id"], sku, reference_photos(sku))
             print(f"registered  {REFERENCE_PHOTOS} reference photos of each product")
         print()
-        return run_counter(counter, store, trays, ai)
+        return run_counter(counter, store, trays, ai, ai_key)
     except (CentralError, RuntimeError, OSError) as exc:
         print(f"demo: {exc}", file=sys.stderr)
         for service in services:
@@ -79,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
 Tray = tuple[str, list[str], dict[str, int] | None]  # name, base64 frames, true counts if known
 
 
-def run_counter(counter: Counter, store: dict[str, Any], trays: list[Tray], ai: Service) -> int:
+def run_counter(
+    counter: Counter, store: dict[str, Any], trays: list[Tray], ai: Service, ai_key: str
+) -> int:
     reviewed: list[tuple[str, dict[str, int] | None]] = []
     for name, frames, truth in trays:
         session = counter.open_session(store["id"])
@@ -114,15 +117,19 @@ def run_counter(counter: Counter, store: dict[str, Any], trays: list[Tray], ai: 
             items = [{"sku": sku, "count": n} for sku, n in truth.items()]
         else:  # the mock's tray: staff confirm what the AI recognized
             items = [{"sku": i["sku"], "count": i["count"]} for i in run["items"] if i["sku"]]
+        model_before = ai.wait_ready(ai_key)["model_version"]
         resolved = counter.resolve(
             review["id"], reviewer="staff-kim", items=items or [{"sku": "CROISSANT", "count": 1}]
         )
         print(
             f"staff-kim resolved review #{review['id']}: "
             + ", ".join(f"{i['sku']} ×{i['count']}" for i in resolved["final_items"])
-            + " (the AI adds this tray's crops to its gallery)"
         )
         print_bill(counter.checkout(session, reference=f"card-{session[:8]}"))
+        if truth is not None:  # the real pipeline; the mock learns nothing
+            # Central teaches the AI in the background; wait for it before the AI stops below.
+            model_after = _changed_model(ai, ai_key, model_before)
+            print(f"    the AI learned from it: model {model_before} → {model_after}")
         print()
 
     # Payment protection: the AI goes down while a customer is at the counter.
@@ -141,6 +148,16 @@ def run_counter(counter: Counter, store: dict[str, Any], trays: list[Tray], ai: 
         return 1
     print(f"\nopen reviews for {store['code']}: {len(counter.open_reviews(store['id']))}")
     return 0
+
+
+def _changed_model(ai: Service, ai_key: str, before: str, timeout_s: float = 30) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        now = str(ai.wait_ready(ai_key)["model_version"])
+        if now != before:
+            return now
+        time.sleep(0.1)
+    return f"{before} (unchanged after {timeout_s:.0f} s)"
 
 
 def print_bill(session: dict[str, Any]) -> None:

@@ -67,7 +67,14 @@ def test_without_mock_mode_the_service_runs_ai_recognition_on_the_chosen_device(
     built: list[_PluggedPipeline] = []
     module = types.ModuleType("ai.recognition")
     module.__spec__ = importlib.machinery.ModuleSpec("ai.recognition", None)
-    module.create_recognizer = lambda device: built.append(_PluggedPipeline(device)) or built[-1]
+    asked: list[dict[str, object]] = []
+
+    def create_recognizer(device: str, **options: object) -> _PluggedPipeline:
+        asked.append(options)
+        built.append(_PluggedPipeline(device))
+        return built[-1]
+
+    module.create_recognizer = create_recognizer
     monkeypatch.setitem(sys.modules, "ai.recognition", module)
 
     app = create_app(load_settings({"AI_ADMIN_KEY": AUTH["X-ADMIN-KEY"], "AI_MOCK_MODE": "0"}))
@@ -77,6 +84,7 @@ def test_without_mock_mode_the_service_runs_ai_recognition_on_the_chosen_device(
         answer = infer(client, [images.png()], skus=SKUS).json()
 
     assert [pipeline.device for pipeline in built] == ["cpu"]
+    assert asked == [{"gallery": "var/ai/gallery.pt", "embedder": ""}]  # the settings' defaults
     assert built[0].loads == 1
     assert ready == {"ready": True, "model_version": "gallery-test", "device": "cpu", "mock": False}
     assert (answer["model_version"], answer["device"]) == ("gallery-test", "cpu")

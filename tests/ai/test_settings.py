@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-from ai.factory import real_pipeline_available
 from ai.settings import SettingsError, load_settings
 
 
@@ -65,12 +64,3 @@ def test_serve_with_a_bad_environment_exits_2_with_one_message():
         "  - AI_ADMIN_KEY is missing",
         "  - AI_PORT: must be a whole number, got 'ninety'",
     ]
-
-
-@pytest.mark.skipif(real_pipeline_available(), reason="ai.recognition is installed, so it starts")
-def test_serve_without_mock_mode_and_without_the_pipeline_says_so():
-    result = serve(AI_ADMIN_KEY="k", AI_MOCK_MODE="0")
-
-    assert result.returncode == 2
-    assert "ai.recognition" in result.stderr
-    assert "AI_MOCK_MODE=1" in result.stderr

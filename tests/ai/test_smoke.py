@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ai.factory import real_pipeline_available
 from ai.smoke import compare, run_smoke
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,18 +51,14 @@ def test_the_cpu_variant_checks_every_tray_and_prints_latency():
     assert f"all {len(fixture_trays) + 4} trays answer on cpu as on cpu" in report
 
 
-def test_the_cpu_variant_runs_the_real_pipeline_or_says_it_is_missing():
+def test_the_cpu_variant_runs_the_real_pipeline():
     result = smoke("--cpu", "--repeat", "1")
 
-    if real_pipeline_available():
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert "real pipeline" in result.stdout
-    else:
-        assert result.returncode == 1
-        assert result.stderr.strip() == (
-            "gpu_smoke: FAILED: PipelineMissing: the real recognition pipeline (ai.recognition) "
-            "is not installed; set AI_MOCK_MODE=1 to serve the mock"
-        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "real pipeline" in result.stdout
+    trays = [line for line in result.stdout.splitlines() if line.startswith("  bakery-")]
+    assert len(trays) == 6 and all(line.endswith("ok") for line in trays)
+    assert "gpu_smoke: ok: all 6 trays answer on cpu as on cpu" in result.stdout
 
 
 def _answer(decision="AUTO", confidence=0.95, box=(10, 10, 50, 50), sku="CROISSANT"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -78,13 +79,33 @@ def test_killing_the_ai_mid_request_leaves_the_tray_in_review(stack) -> None:
     assert central.process.poll() is None  # Central itself stayed up
 
 
-def test_the_demo_runs_from_start_to_finish() -> None:
+def _demo(*args: str) -> str:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "demo"], cwd=ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "demo", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    out = proc.stdout
+    return proc.stdout
+
+
+def test_the_mock_demo_shows_every_decision() -> None:
+    out = _demo("--mock")
     assert "→ AUTO" in out and "→ REVIEW" in out and "→ UNKNOWN" in out
     assert "TOTAL" in out and "(PAID, REVIEW)" in out
     assert "AI stopped" in out and "checkout refused: not_payable" in out
     assert "services stopped" in out
+
+
+def test_the_main_job_runs_the_real_pipeline_end_to_end() -> None:
+    out = _demo()
+    assert "on cpu" in out and "registered  3 reference photos of each product" in out
+    decisions = [line for line in out.splitlines() if line.startswith("tray bakery-")]
+    assert len(decisions) == 5
+    # Every tray ends billed (AUTO) or waiting for staff — never anything else.
+    assert out.count("TOTAL") + out.count("→ staff review") >= 5
+    assert "AI stopped" in out and "checkout refused: not_payable" in out

@@ -43,7 +43,7 @@ def lint(session: nox.Session) -> None:
     _install(session, "central", "ai", "test", "stacks", "bench", "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    session.run("mypy", "central", "ai", "demo", "bench", "stacks")
+    session.run("mypy", "central", "ai", "demo", "bench", "stacks", "fixtures")
 
 
 @nox.session(python=PYTHON)

@@ -22,6 +22,7 @@ from demo.counter import CentralError, Counter
 from demo.services import Service, start_ai, start_central
 from demo.trays import REFERENCE_PHOTOS, TRAYS_DIR, bakery_trays, load_trays, reference_photos
 
+Tray = tuple[str, list[str], dict[str, int] | None]  # name, base64 frames, true counts if known
 CATALOG = Path(__file__).resolve().parent.parent / "fixtures" / "catalog.json"
 
 
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         catalog = json.loads(CATALOG.read_text(encoding="utf-8"))
         skus = [product["sku"] for product in catalog["products"]]
+        trays: list[Tray]
         if args.mock:
             trays = [(name, frames, None) for name, frames in load_trays(args.trays)]
         else:
@@ -75,9 +77,6 @@ def main(argv: list[str] | None = None) -> int:
         for service in reversed(services):
             service.stop()
         print(f"services stopped; logs in {workdir}")
-
-
-Tray = tuple[str, list[str], dict[str, int] | None]  # name, base64 frames, true counts if known
 
 
 def run_counter(

@@ -48,7 +48,8 @@ def collect(n: int, seed: int) -> tuple[list[dict], Calibration]:
         for f, b, lab in zip(d["frame"], d["boxes"], d["best"], strict=True):
             w, h = d["sizes"][f]
             box = [b[0] * w / sw, b[1] * h / sh, b[2] * w / sw, b[3] * h / sh]
-            k = max(range(len(tray.poses)), key=lambda j, f=f, box=box: _iou(box, tray.boxes[j][f]))
+            overlaps = [_iou(box, tray.boxes[j][f]) for j in range(len(tray.poses))]
+            k = max(range(len(tray.poses)), key=overlaps.__getitem__)
             correct.append(_iou(box, tray.boxes[k][f]) >= 0.5 and tray.poses[k].sku == lab)
         trays.append({**d, "correct": correct, "truth": tray.counts})
         if (i + 1) % 25 == 0:

@@ -43,6 +43,8 @@ def _unit(x: torch.Tensor) -> torch.Tensor:
 
 
 class ColourTextureEmbedder(nn.Module):
+    xs: torch.Tensor  # registered buffers: pixel coordinates of the crop grid
+    ys: torch.Tensor
     """Hand-designed colour/texture/shape descriptor (no weights)."""
 
     def __init__(self) -> None:

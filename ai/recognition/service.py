@@ -84,12 +84,15 @@ def _items(raw_items: list[dict[str, Any]]) -> tuple[Item, ...]:
             count=int(item["count"]),
             confidence=float(item["confidence"]),
             candidates=tuple(Candidate(c["sku"], float(c["score"])) for c in item["candidates"]),
-            boxes=tuple(
-                Box(int(b["frame"]), tuple(int(v) for v in b["box"])) for b in item["boxes"]
-            ),  # type: ignore[arg-type]
+            boxes=tuple(_box(b) for b in item["boxes"]),
         )
         for item in raw_items
     )
+
+
+def _box(raw: dict[str, Any]) -> Box:
+    x0, y0, x1, y1 = (int(v) for v in raw["box"])
+    return Box(int(raw["frame"]), (x0, y0, x1, y1))
 
 
 def create_recognizer(

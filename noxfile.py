@@ -237,6 +237,6 @@ def eval(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench_ai(session: nox.Session) -> None:
-    """In-process recognition latency per stage and per tray (2 x 1280x960, 10 items), p50/p99."""
+    """Recognition latency per stage and per tray (2 x 1280x960, 10 items), in-process and HTTP."""
     _install(session, "ai")
-    session.run("python", "-m", "ai.recognition.bench", *session.posargs)
+    session.run("python", "-m", "ai.recognition.bench", "--http", *session.posargs)

@@ -141,32 +141,25 @@ def synth(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def deploy(session: nox.Session) -> None:
     """Run the tests and the synth gate, then `cdktf deploy` the Seoul stack (needs gcloud)."""
-    _refuse_without_cloud(session, deploying=True)
-    session.run(sys.executable, "-m", "nox", "-s", "test", "synth", external=True)
-    _install(session, "stacks")
-    session.run(
-        "npx",
-        "--yes",
-        CDKTF_CLI,
-        "deploy",
-        "--auto-approve",
-        *session.posargs,
-        env=STACKS_ENV,
-        external=True,
-    )
+    _cdktf(session, "deploy")
 
 
 @nox.session(python=PYTHON)
 def destroy(session: nox.Session) -> None:
     """Run the tests and the synth gate, then `cdktf destroy` everything the deploy created."""
-    _refuse_without_cloud(session, deploying=False)
+    _cdktf(session, "destroy")
+
+
+def _cdktf(session: nox.Session, verb: str) -> None:
+    """Refuse early without a cloud, gate on the tests and the synth, then run the cdktf verb."""
+    _refuse_without_cloud(session, deploying=verb == "deploy")
     session.run(sys.executable, "-m", "nox", "-s", "test", "synth", external=True)
     _install(session, "stacks")
     session.run(
         "npx",
         "--yes",
         CDKTF_CLI,
-        "destroy",
+        verb,
         "--auto-approve",
         *session.posargs,
         env=STACKS_ENV,

@@ -78,13 +78,7 @@ def decode_frame(index: int, frame_b64: object, limits: FrameLimits) -> Image.Im
     except _BOMB as error:
         raise _too_many_pixels(index, image.size, limits) from error
     except _UNREADABLE as error:
-        raise ApiError(
-            400,
-            "invalid_image",
-            f"frame {index} could not be decoded: {error}",
-            frame=index,
-            limit="complete JPEG or PNG data",
-        ) from error
+        raise _unreadable(index, error) from error
     return _to_rgb(index, upright)
 
 
@@ -136,13 +130,7 @@ def _open(index: int, data: bytes, limits: FrameLimits) -> Image.Image:
             limit="AI_MAX_FRAME_PIXELS",
         ) from error
     except _UNREADABLE as error:
-        raise ApiError(
-            400,
-            "invalid_image",
-            f"frame {index} could not be decoded: {error}",
-            frame=index,
-            limit="complete JPEG or PNG data",
-        ) from error
+        raise _unreadable(index, error) from error
     # The magic bytes only say what the file claims to be; trust what Pillow actually parsed.
     decoded_as = "JPEG" if image.format in _DECODED_AS_JPEG else image.format
     if decoded_as != sniffed:
@@ -211,6 +199,16 @@ def _too_many_pixels(index: int, size: tuple[int, int], limits: FrameLimits) -> 
         f"at most {limits.max_frame_pixels} pixels per frame",
         frame=index,
         limit="AI_MAX_FRAME_PIXELS",
+    )
+
+
+def _unreadable(index: int, error: BaseException) -> ApiError:
+    return ApiError(
+        400,
+        "invalid_image",
+        f"frame {index} could not be decoded: {error}",
+        frame=index,
+        limit="complete JPEG or PNG data",
     )
 
 

@@ -46,7 +46,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         create_tables=config("CREATE_TABLES", cast=_flag, default="0"),
         port=config("PORT", cast=_port, default="8080"),
-        max_body_bytes=config("MAX_BODY_BYTES", cast=_positive(int), default=str(16 * 1024 * 1024)),
+        # 4 frames of MAX_FRAME_BYTES grow by 4/3 in base64: leave room, so the frame limit speaks.
+        max_body_bytes=config("MAX_BODY_BYTES", cast=_positive(int), default=str(24 * 1024 * 1024)),
         max_frames=config("MAX_FRAMES", cast=_positive(int), default="4"),
         max_frame_bytes=config(
             "MAX_FRAME_BYTES", cast=_positive(int), default=str(3 * 1024 * 1024)

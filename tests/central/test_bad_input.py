@@ -208,3 +208,16 @@ def test_bad_checkout_body(client, session_uuid, ai) -> None:
     )
     assert r.status_code == 422 and r.json()["field"] == "payment_status"
     assert client.get(f"/api/v1/tray-sessions/{session_uuid}").json()["bill"] is None
+
+
+def test_the_largest_tray_the_frame_limits_allow_fits_the_body_limit(
+    client, session_uuid, ai
+) -> None:
+    settings = client.app.state.settings
+    frame = base64.b64encode(b"\xff\xd8\xff" + b"\0" * (settings.max_frame_bytes - 3)).decode()
+    r = client.post(
+        f"/api/v1/tray-sessions/{session_uuid}/infer",
+        json={"frames_b64": [frame] * settings.max_frames},
+    )
+    assert r.status_code == 201, r.text[:200]
+    assert len(ai.requests[-1]["body"]["frames_b64"]) == settings.max_frames

@@ -36,7 +36,16 @@ from central.tables import (
     stores,
     tray_sessions,
 )
-from central.trays import COUNTER_RE, INFERABLE, review_json, run_json, session_head
+from central.trays import (
+    INFERABLE,
+    check_store_open,
+    new_session,
+    new_session_json,
+    parse_new_session,
+    review_json,
+    run_json,
+    session_head,
+)
 
 StartResponse = Callable[..., Any]
 Json = dict[str, Any]
@@ -111,26 +120,15 @@ def list_stores(engine: sa.Engine, environ: dict[str, Any]) -> Json:
 
 
 def create_session(engine: sa.Engine, data: Json) -> Json:
-    v.only(data, {"store_id", "counter_id"})
-    store_id = v.integer(data, "store_id", minimum=1, maximum=2**31 - 1)
-    counter_id = v.string(data, "counter_id", max_len=32, pattern=COUNTER_RE)
+    store_id, counter_id = parse_new_session(data)
     with engine.begin() as conn:
         store = conn.execute(stores.select().where(stores.c.id == store_id)).first()
         if store is None:
             raise not_found("store", store_id=store_id)
-        if not store.active:
-            raise conflict("store_inactive", f"store {store_id} is not active")
-        now = utcnow()
-        values = {
-            "uuid": str(uuid.uuid4()),
-            "store_id": store_id,
-            "counter_id": counter_id,
-            "status": "OPEN",
-            "created_at": now,
-            "updated_at": now,
-        }
+        check_store_open(store)
+        values = new_session(store_id, counter_id)
         conn.execute(tray_sessions.insert().values(**values))
-        return {**session_head(values), "runs": [], "reviews": [], "bill": None}
+        return new_session_json(values)
 
 
 def infer(engine: sa.Engine, ai: httpx.Client, session_uuid: str, data: Json) -> Json:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from databases import Database
@@ -38,8 +37,3 @@ def loads(value: str | None) -> Any:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def row_dict(row: Any) -> dict[str, Any]:
-    mapping: Mapping[str, Any] = row._mapping
-    return dict(mapping)

@@ -167,18 +167,22 @@ async def bill_json(database: Database, bill: Any) -> dict[str, Any]:
 # ---- endpoints ---------------------------------------------------------------------------
 
 
-async def create_session(request: Request) -> JSONResponse:
-    """Open a tray session at a counter. Body: store_id, counter_id."""
-    data = await v.json_object(request)
+def parse_new_session(data: dict[str, Any]) -> tuple[int, str]:
+    """The store and counter a new session is opened for."""
     v.only(data, {"store_id", "counter_id"})
     store_id = v.integer(data, "store_id", minimum=1, maximum=2**31 - 1)
-    counter_id = v.string(data, "counter_id", max_len=32, pattern=COUNTER_RE)
-    database: Database = request.app.state.database
-    store = await get_store_row(request, store_id)
+    return store_id, v.string(data, "counter_id", max_len=32, pattern=COUNTER_RE)
+
+
+def check_store_open(store: Any) -> None:
     if not store.active:
-        raise conflict("store_inactive", f"store {store_id} is not active")
+        raise conflict("store_inactive", f"store {store.id} is not active")
+
+
+def new_session(store_id: int, counter_id: str) -> dict[str, Any]:
+    """The row of a freshly opened session."""
     now = utcnow()
-    values = {
+    return {
         "uuid": str(uuid.uuid4()),
         "store_id": store_id,
         "counter_id": counter_id,
@@ -186,9 +190,21 @@ async def create_session(request: Request) -> JSONResponse:
         "created_at": now,
         "updated_at": now,
     }
+
+
+def new_session_json(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A new session as GET shows it, built from its row instead of read back."""
+    return {**session_head(values), "runs": [], "reviews": [], "bill": None}
+
+
+async def create_session(request: Request) -> JSONResponse:
+    """Open a tray session at a counter. Body: store_id, counter_id."""
+    store_id, counter_id = parse_new_session(await v.json_object(request))
+    database: Database = request.app.state.database
+    check_store_open(await get_store_row(request, store_id))
+    values = new_session(store_id, counter_id)
     await database.execute(tray_sessions.insert().values(**values))
-    body = {**session_head(values), "runs": [], "reviews": [], "bill": None}
-    return JSONResponse(body, status_code=201)
+    return JSONResponse(new_session_json(values), status_code=201)
 
 
 async def get_session(request: Request) -> JSONResponse:

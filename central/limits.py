@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from central.errors import ApiError, error_response
+from central.errors import ApiError
 
 
 class BodyTooLarge(ApiError):
@@ -44,6 +44,3 @@ class BodySizeLimitMiddleware:
             return message
 
         await self.app(scope, counting_receive, send)
-
-
-__all__ = ["BodySizeLimitMiddleware", "BodyTooLarge", "error_response"]

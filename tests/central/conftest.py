@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,6 +124,3 @@ def count_rows(client: TestClient, table: str) -> int:
             await database.disconnect()
 
     return asyncio.run(count())
-
-
-__all__ = ["ADMIN_KEY", "count_rows", "Path"]

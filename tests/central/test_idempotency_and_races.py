@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import hashlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from starlette.testclient import TestClient
 
+from central.db import make_database
+from central.idempotency import ABANDONED_AFTER
+from central.tables import idempotency_keys
 from tests.central.conftest import count_rows
 from tests.support.ai_standin import AiStandIn, answer, tiny_jpeg_b64, tiny_png
 
@@ -151,3 +157,44 @@ def test_racing_checkouts_make_one_bill(
         codes = sorted(pool.map(go, range(4)))
     assert codes == [201, 409, 409, 409]
     assert count_rows(client, "bills") == bills_before + 1
+
+
+def test_a_key_abandoned_by_a_crashed_instance_can_be_retried(
+    client: TestClient, session_uuid: str, ai: AiStandIn
+) -> None:
+    """An instance that died mid-request left its key IN_PROGRESS; after a while a retry runs."""
+
+    url = f"/api/v1/tray-sessions/{session_uuid}/infer"
+    body = {"frames_b64": [tiny_png()]}
+    headers = {"Idempotency-Key": "crashed-1"}
+
+    async def leave_key(age: dt.timedelta) -> None:
+        database = make_database(client.app.state.settings.database)  # type: ignore[attr-defined]
+        await database.connect()
+        try:
+            raw = client.build_request("POST", url, json=body).content
+            when = dt.datetime.now(dt.UTC).replace(tzinfo=None) - age
+            await database.execute(
+                idempotency_keys.delete().where(idempotency_keys.c.idem_key == "crashed-1")
+            )
+            await database.execute(
+                idempotency_keys.insert().values(
+                    scope=f"POST {url}",
+                    idem_key="crashed-1",
+                    request_hash=hashlib.sha256(raw).hexdigest(),
+                    state="IN_PROGRESS",
+                    owner_token="dead-instance",
+                    created_at=when,
+                    updated_at=when,
+                )
+            )
+        finally:
+            await database.disconnect()
+
+    asyncio.run(leave_key(dt.timedelta(seconds=5)))  # still plausibly running: refused
+    assert client.post(url, json=body, headers=headers).status_code == 409
+    asyncio.run(leave_key(ABANDONED_AFTER + dt.timedelta(seconds=5)))  # long dead: taken over
+    retry = client.post(url, json=body, headers=headers)
+    assert retry.status_code == 201 and len(ai.requests) == 1
+    replay = client.post(url, json=body, headers=headers)
+    assert replay.headers["Idempotent-Replayed"] == "true" and replay.json() == retry.json()

@@ -52,7 +52,10 @@ def create_app(settings: Settings, recognizer: Recognizer | None = None) -> Star
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.frame_limits = FrameLimits(
-            settings.max_frames, settings.max_frame_bytes, settings.max_frame_pixels
+            settings.max_frames,
+            settings.max_frame_bytes,
+            settings.max_frame_pixels,
+            recognizer.decode_width,
         )
         app.state.recognizer = recognizer
         app.state.trays = TrayMemory(settings.tray_memory, max_age_s=settings.tray_memory_seconds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 
@@ -13,7 +14,7 @@ from starlette.responses import JSONResponse
 from ai.body import parse_feedback_body, parse_infer_body, parse_photos_body, read_json
 from ai.contract import ContractViolation, check_infer_answer
 from ai.errors import ApiError
-from ai.frames import FrameLimits, decode_frames
+from ai.frames import decode_frames
 from ai.recognizer import Learner, TrayRequest, answer_json, recognize
 
 log = logging.getLogger("ai")
@@ -85,9 +86,7 @@ async def register_photos(request: Request) -> JSONResponse:
     learner = _learner(request)
     sku = request.path_params["sku"]
     photos_b64 = parse_photos_body(await read_json(request, state.settings.max_body_bytes))
-    limits = FrameLimits(
-        len(photos_b64), state.frame_limits.max_frame_bytes, state.frame_limits.max_frame_pixels
-    )
+    limits = dataclasses.replace(state.frame_limits, max_frames=len(photos_b64))
     photos = await run_in_threadpool(decode_frames, photos_b64, limits)
     loop = asyncio.get_running_loop()
     result = await loop.run_in_executor(state.inference_pool, learner.register, sku, photos)

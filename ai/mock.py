@@ -40,6 +40,7 @@ class _Order:
 class MockRecognizer:
     model_version = "mock-1"
     device = "cpu"
+    decode_width = 0  # the mock hashes the full frames
 
     def __init__(self) -> None:
         self.gallery: dict[str, int] = {}  # SKU → reference photos registered

@@ -78,6 +78,11 @@ class Recognizer(Protocol):
         """Where inference runs: "cpu", "cuda:0"."""
         ...
 
+    @property
+    def decode_width(self) -> int:
+        """Frames need be no wider than this (JPEGs are decoded reduced); 0: full frames."""
+        ...
+
     def load(self) -> None:
         """Load weights and gallery; called once, in a worker thread, before any request."""
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from ai.recognition.pipeline import Batch, Pipeline, Raw
+from ai.recognition.pipeline import WORK_WIDTH, Batch, Pipeline, Raw
 from ai.recognizer import Box, Candidate, Decision, Item, Recognition, TrayRequest
 
 
@@ -40,6 +40,10 @@ class PipelineRecognizer:
     @property
     def device(self) -> str:
         return self._pipeline.device_name if self._pipeline else self._device
+
+    @property
+    def decode_width(self) -> int:
+        return WORK_WIDTH
 
     def load(self) -> None:
         self._pipeline = Pipeline.load(self._device, self._gallery, embedder_path=self._embedder)

@@ -263,3 +263,43 @@ def test_a_jpeg_frame_decodes_to_its_own_pixels():
 
     assert frame.size == (32, 16)
     assert all(abs(a - b) <= 6 for a, b in zip(frame.getpixel((5, 5)), (10, 200, 30), strict=True))
+
+
+REDUCING = FrameLimits(4, 8 * 1024 * 1024, 4096 * 4096, decode_width=640)
+
+
+def test_a_recognizer_that_works_reduced_gets_reduced_jpegs_and_their_real_size():
+    camera = images.tray(size=(1280, 960))
+
+    frame = decode_frame(0, images.b64(images.jpeg(camera)), REDUCING)
+
+    assert frame.size == (640, 480)
+    assert frame.info["full_size"] == (1280, 960)  # boxes are answered in these pixels
+    assert frame.getpixel((200, 150)) == pytest.approx((210, 160, 90), abs=8)  # the bread
+
+
+def test_a_sideways_jpeg_is_reduced_to_the_working_width_once_upright():
+    sensor = Image.new("RGB", (1600, 1280), (235, 232, 225))
+    sensor.paste((255, 0, 0), (0, 0, 100, 1280))  # the left edge: the top once upright
+    exif = Image.Exif()
+    exif[0x0112] = 6
+
+    frame = decode_frame(0, images.b64(images.jpeg(sensor, exif=exif.tobytes())), REDUCING)
+
+    assert frame.size == (640, 800)
+    assert frame.info["full_size"] == (1280, 1600)
+    red, green, blue = frame.getpixel((320, 10))
+    assert red > 200 and green < 60 and blue < 60
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "small JPEG"])
+def test_frames_that_cannot_be_reduced_by_the_decoder_keep_their_size(fmt):
+    data = (
+        images.png(images.tray(size=(1280, 960)))
+        if fmt == "PNG"
+        else images.jpeg(images.tray(size=(1000, 750)))  # under twice the working width
+    )
+
+    frame = decode_frame(0, images.b64(data), REDUCING)
+
+    assert frame.size == frame.info["full_size"] == ((1280, 960) if fmt == "PNG" else (1000, 750))

@@ -7,13 +7,17 @@ the reference photos of the `references` seed; trays come from a split's own see
 from __future__ import annotations
 
 import io
+import os
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import torch
 from PIL import Image
 
 from fixtures.bakery import LOOKALIKE_PAIRS, SEEDS, catalog_skus, make_reference, make_tray
+from fixtures.bakery.scene import Tray
 
 from .pipeline import Pipeline
 
@@ -49,6 +53,24 @@ def register_catalog(
         p.register(sku, [jpeg_to_image(make_reference(seed, sku, k)) for k in range(photos)])
 
 
+def _tray(args: tuple[int, int, list[str]]) -> Tray:
+    return make_tray(*args)
+
+
+def generate_trays(seed: int, indices: range, skus: list[str]) -> Iterator[Tray]:
+    """The trays `indices` of split `seed`, in order, drawn in worker processes.
+
+    Drawing a tray takes about a second, twenty times longer than recognizing it, so calibration
+    and evaluation spread the drawing over the cores while the caller recognizes.
+    """
+    workers = min(os.cpu_count() or 1, 8)
+    if workers == 1 or len(indices) < 4:
+        yield from (make_tray(seed, i, skus) for i in indices)
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        yield from pool.map(_tray, [(seed, i, skus) for i in indices], chunksize=2)
+
+
 def _iou(a: list[int], b: list[int]) -> float:
     ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -82,8 +104,8 @@ def run_split(
     """
     skus = catalog_skus()
     out = []
-    for i in range(start, start + n):
-        tray = make_tray(seed, i, skus)
+    indices = range(start, start + n)
+    for i, tray in zip(indices, generate_trays(seed, indices, skus), strict=True):
         cands = skus
         truth = tray.counts
         if exclude_one:

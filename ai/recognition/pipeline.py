@@ -9,6 +9,7 @@ p.learn_from_review([frame0, frame1], [{"sku": "BAGEL-PLAIN", "count": 2}, ...])
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .embed import CROP_SIZE, EMBEDDER_ID, ColourTextureEmbedder, crop_items, white_balance
+from .embed import CROP_SIZE, builtin_embedder, crop_items, white_balance
 from .gallery import MAX_REFERENCE_PHOTOS, Gallery, Storage, storage_for
 from .segment import SegmentParams, segment
 
@@ -27,6 +28,7 @@ WORK_WIDTH = 640  # frames are reduced to this width; segmentation runs at half 
 ARTEFACTS = Path(__file__).resolve().parent / "artefacts"
 DEFAULT_CALIBRATION = ARTEFACTS / "calibration.json"
 VERSION = "rec-1"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -146,8 +148,17 @@ class Pipeline:
 
             embedder_id = "torchscript-" + hashlib.sha256(data).hexdigest()[:12]
         else:
-            embedder, embedder_id = ColourTextureEmbedder(), EMBEDDER_ID
+            embedder, embedder_id = builtin_embedder()
         calibration = Calibration.load(calibration_path or DEFAULT_CALIBRATION)
+        if calibration.embedder_id != embedder_id:
+            # thresholds fitted on another embedder's scores do not mean the same here
+            log.warning(
+                "calibration %s was fitted for embedder %s, not %s: refit it with "
+                "python -m ai.recognition.calibrate before trusting AUTO decisions",
+                calibration.source,
+                calibration.embedder_id,
+                embedder_id,
+            )
         gallery = Gallery(embedder_id)
         if gallery_path:
             data = storage_for(gallery_path, storage).read(gallery_path)
@@ -169,7 +180,11 @@ class Pipeline:
 
     # ---------------------------------------------------------------- phases
     def preprocess(self, frames: list[Image.Image]) -> Batch:
-        """PIL RGB frames (same size) -> working and segmentation tensors on the device."""
+        """PIL RGB frames (same size) -> working and segmentation tensors on the device.
+
+        A frame the service decoded reduced carries its real size in `info["full_size"]`: boxes
+        are answered in those pixels.
+        """
         if not frames:
             raise ValueError("at least one frame is needed")
         w0, h0 = frames[0].size
@@ -184,7 +199,8 @@ class Pipeline:
                 im = im.resize((ww, wh), Image.Resampling.BILINEAR, reducing_gap=2.0)
             arrs.append(np.asarray(im))
         x = torch.from_numpy(np.stack(arrs)).to(self.device).permute(0, 3, 1, 2).float() / 255.0
-        return Batch(x, F.avg_pool2d(x, 2), [im.size for im in frames])
+        sizes = [tuple(im.info.get("full_size", im.size)) for im in frames]
+        return Batch(x, F.avg_pool2d(x, 2), sizes)
 
     @torch.inference_mode()
     def inference(self, batch: Batch) -> Raw:
@@ -228,12 +244,13 @@ class Pipeline:
             if len(g) > 1:
                 scores[g] = single[g].mean(0)
         if k:
-            top = scores.topk(min(2, k), dim=1)
+            top = scores.topk(min(3, k), dim=1)
             top1 = top.values[:, 0]
             top2 = top.values[:, 1] if k > 1 else torch.zeros(n)
+            top3 = top.values[:, 2] if k > 2 else torch.zeros(n)
             best = top.indices[:, 0]
         else:
-            top1 = top2 = torch.zeros(n)
+            top1 = top2 = top3 = torch.zeros(n)
             best = torch.zeros(n, dtype=torch.long)
         conf = cal.confidence(top1, top1 - top2)
         # unknown: no candidate is close enough, or the item looks more like a gallery product the
@@ -300,6 +317,7 @@ class Pipeline:
             "best": [cands[int(j)] if k else None for j in best.tolist()],
             "top1": top1.tolist(),
             "top2": top2.tolist(),
+            "top3": top3.tolist(),
             "rival": rival.tolist(),
             "size_ok": size_ok,
             "size_ratio": ratio,

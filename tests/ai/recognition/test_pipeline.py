@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
 import torch
 
+from ai.frames import FrameLimits, decode_frames
 from ai.recognition import Pipeline
 from ai.recognition.bakery import SMALL_PRODUCTS as SMALL
-from ai.recognition.bakery import reference_images
-from ai.recognition.embed import ColourTextureEmbedder
+from ai.recognition.bakery import _iou, reference_images
+from ai.recognition.embed import DEFAULT_METRIC, builtin_embedder
 from ai.recognition.gallery import Gallery
-from ai.recognition.pipeline import DEFAULT_CALIBRATION
+from ai.recognition.pipeline import DEFAULT_CALIBRATION, WORK_WIDTH
 from fixtures.bakery import SEEDS, make_tray
 
 
@@ -167,7 +169,7 @@ def test_gallery_persists_to_gs_and_to_a_file(tmp_path):
 def test_torchscript_embedder_seam(tmp_path, small_pipeline):
     path = tmp_path / "embedder.pt"
     crops, scale = torch.rand(3, 4, 80, 80), torch.rand(3)
-    torch.jit.trace(ColourTextureEmbedder(), (crops, scale)).save(str(path))
+    torch.jit.trace(builtin_embedder()[0], (crops, scale)).save(str(path))
     url = "gs://bakesight-models/embedder.pt"
     bucket = FakeBucket()
     bucket.write(url, path.read_bytes())
@@ -208,3 +210,30 @@ def test_cuda_and_cpu_give_the_same_answer(small_pipeline):
         assert _answer_core(a) == _answer_core(b) and a["decision"] == b["decision"]
         for x, y in zip(a["items"], b["items"], strict=True):
             assert abs(x["confidence"] - y["confidence"]) < 1e-3
+
+
+def test_frames_the_service_decodes_reduced_get_boxes_in_full_frame_pixels(small_pipeline):
+    tray = make_tray(
+        606, 25, [], items=["BAGUETTE", "CROISSANT", "CHEESE-BALL"], n_frames=(2, 2), touch_p=0.0
+    )
+    limits = FrameLimits(4, 8 * 1024 * 1024, 20_000_000, decode_width=WORK_WIDTH)
+    reduced = decode_frames([base64.b64encode(j).decode() for j in tray.jpegs], limits)
+    assert reduced[0].size == (WORK_WIDTH, 480)
+
+    ans = small_pipeline.recognize(reduced, SMALL)
+
+    assert _counts(ans) == tray.counts
+    for it in ans["items"]:
+        for b in it["boxes"]:
+            truth = [tray.boxes[j][b["frame"]] for j in range(len(tray.poses))]
+            assert max(_iou(b["box"], t) for t in truth) >= 0.8  # on the item in the 1280x960 frame
+
+
+def test_the_builtin_embedder_metric_was_fitted_on_the_development_split_only():
+    art = torch.load(DEFAULT_METRIC, weights_only=True)
+    assert art["fitted_on"]["split"] == "development"
+    assert art["fitted_on"]["seed"] == SEEDS["development"]
+    assert art["fitted_on"]["seed"] not in (SEEDS["calibration"], SEEDS["evaluation"])
+    # the committed thresholds were calibrated for exactly this embedder (metric included)
+    cal = json.loads(DEFAULT_CALIBRATION.read_text(encoding="utf-8"))
+    assert cal["embedder_id"] == builtin_embedder()[1]

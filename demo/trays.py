@@ -34,6 +34,14 @@ def bakery_trays(skus: list[str]) -> list[tuple[str, list[str], dict[str, int]]]
         tray = make_tray(SEEDS["samples"], index, skus, n_items=(2, 8), n_frames=(2, 2))
         frames = [base64.b64encode(jpeg).decode() for jpeg in tray.jpegs]
         trays.append((f"bakery-{index}", frames, tray.counts))
+    # a customer adds to the tray between the two frames: the frames disagree on the counts, so
+    # staff review it (and their answer teaches the AI the items of the final frame)
+    before, after = (
+        make_tray(SEEDS["samples"], DEMO_BAKERY_TRAYS + k, skus, n_items=(n, n), n_frames=(1, 1))
+        for k, n in ((0, 3), (1, 4))
+    )
+    frames = [base64.b64encode(t.jpegs[0]).decode() for t in (before, after)]
+    trays.append(("bakery-moved", frames, after.counts))
     return trays
 
 

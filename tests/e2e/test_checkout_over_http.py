@@ -105,7 +105,11 @@ def test_the_main_job_runs_the_real_pipeline_end_to_end() -> None:
     out = _demo()
     assert "on cpu" in out and "registered  3 reference photos of each product" in out
     decisions = [line for line in out.splitlines() if line.startswith("tray bakery-")]
-    assert len(decisions) == 5
+    assert len(decisions) == 6
     # Every tray ends billed (AUTO) or waiting for staff — never anything else.
-    assert out.count("TOTAL") + out.count("→ staff review") >= 5
+    assert out.count("TOTAL") + out.count("→ staff review") >= 6
+    # the tray whose frames disagree goes to staff, whose answer teaches the AI
+    moved = next(line for line in decisions if line.startswith("tray bakery-moved"))
+    assert "→ AUTO" not in moved
+    assert "staff-kim resolved review" in out and "the AI learned from it" in out
     assert "AI stopped" in out and "checkout refused: not_payable" in out

@@ -90,22 +90,25 @@ def decode_frame(index: int, frame_b64: object, limits: FrameLimits) -> Image.Im
     except _UNREADABLE as error:
         raise _unreadable(index, error) from error
     rgb = _to_rgb(index, image)
-    rgb.info["full_size"] = full_size
+    rgb.info["full_size"] = full_size or rgb.size
     return rgb
 
 
-def _reduce_while_decoding(image: Image.Image, width: int) -> tuple[int, int]:
+def _reduce_while_decoding(image: Image.Image, width: int) -> tuple[int, int] | None:
     """Ask the JPEG decoder for a frame at least `width` wide once upright.
 
-    Returns the frame's full size, upright.
+    Returns the frame's full size, upright, when it will come out reduced; else None.
     """
+    if not width or image.format not in _DECODED_AS_JPEG:
+        return None
     w, h = image.size
     transposed = image.getexif().get(0x0112) in _TRANSPOSED
-    full_size = (h, w) if transposed else (w, h)
-    if width and image.format in _DECODED_AS_JPEG and full_size[0] >= 2 * width:
-        want_h = full_size[1] * width // full_size[0]
-        image.draft("RGB", (want_h, width) if transposed else (width, want_h))
-    return full_size
+    full_w, full_h = (h, w) if transposed else (w, h)
+    if full_w < 2 * width:
+        return None
+    want_h = full_h * width // full_w
+    image.draft("RGB", (want_h, width) if transposed else (width, want_h))
+    return full_w, full_h
 
 
 def _base64_bytes(index: int, frame_b64: object, limits: FrameLimits) -> bytes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -19,7 +19,7 @@ from PIL import Image
 from fixtures.bakery import LOOKALIKE_PAIRS, SEEDS, catalog_skus, make_reference, make_tray
 from fixtures.bakery.scene import Tray
 
-from .pipeline import Pipeline
+from .pipeline import Pipeline, box_iou
 
 
 def jpeg_to_image(data: bytes) -> Image.Image:
@@ -71,12 +71,19 @@ def generate_trays(seed: int, indices: range, skus: list[str]) -> Iterator[Tray]
         yield from pool.map(_tray, [(seed, i, skus) for i in indices], chunksize=2)
 
 
-def _iou(a: list[int], b: list[int]) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union else 0.0
+def true_item(tray: Tray, frame: int, box: Sequence[float]) -> tuple[int, float]:
+    """The tray's item whose true box in `frame` overlaps `box` (frame pixels) most, and the IoU."""
+    overlaps = [box_iou(box, tray.boxes[j][frame]) for j in range(len(tray.poses))]
+    k = max(range(len(overlaps)), key=overlaps.__getitem__)
+    return k, overlaps[k]
+
+
+def frame_box(
+    seg_box: list[int], frame_size: tuple[int, int], seg_size: tuple[int, int]
+) -> list[float]:
+    """A box in segmentation pixels, in the frame's own pixels."""
+    (w, h), (sh, sw) = frame_size, seg_size
+    return [seg_box[0] * w / sw, seg_box[1] * h / sh, seg_box[2] * w / sw, seg_box[3] * h / sh]
 
 
 @dataclass
@@ -118,8 +125,8 @@ def run_split(
             for b in it["boxes"]:
                 if b["frame"] != 0:
                     continue
-                k = max(range(len(tray.poses)), key=lambda j: _iou(b["box"], tray.boxes[j][0]))
-                if _iou(b["box"], tray.boxes[k][0]) >= 0.5 and tray.poses[k].sku != it["sku"]:
+                k, iou = true_item(tray, 0, b["box"])
+                if iou >= 0.5 and tray.poses[k].sku != it["sku"]:
                     conf.append((tray.poses[k].sku, str(it["sku"])))
         out.append(
             TrayResult(

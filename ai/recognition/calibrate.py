@@ -29,7 +29,7 @@ import torch
 
 from fixtures.bakery import SEEDS, catalog_skus
 
-from .bakery import _iou, generate_trays, new_pipeline
+from .bakery import frame_box, generate_trays, new_pipeline, true_item
 from .embed import builtin_embedder
 from .pipeline import DEFAULT_CALIBRATION, Calibration
 
@@ -50,14 +50,10 @@ def collect(n: int, seed: int) -> tuple[list[dict], str]:
     for i, tray in enumerate(generate_trays(seed, range(n), skus)):
         p.recognize(tray.frames(), skus)
         d = p.last_detail
-        sh, sw = d["seg_size"]
         correct = []
         for f, b, lab in zip(d["frame"], d["boxes"], d["best"], strict=True):
-            w, h = d["sizes"][f]
-            box = [b[0] * w / sw, b[1] * h / sh, b[2] * w / sw, b[3] * h / sh]
-            overlaps = [_iou(box, tray.boxes[j][f]) for j in range(len(tray.poses))]
-            k = max(range(len(tray.poses)), key=overlaps.__getitem__)
-            correct.append(_iou(box, tray.boxes[k][f]) >= 0.5 and tray.poses[k].sku == lab)
+            k, iou = true_item(tray, f, frame_box(b, d["sizes"][f], d["seg_size"]))
+            correct.append(iou >= 0.5 and tray.poses[k].sku == lab)
         trays.append({**d, "correct": correct, "truth": tray.counts})
         if (i + 1) % 25 == 0:
             print(f"  {i + 1}/{n} trays", flush=True)
@@ -103,10 +99,8 @@ def fit_logit(trays: list[dict]) -> tuple[float, float, float]:
     return a, b, c
 
 
-def wrong_accept_rate(trays: list[dict], cal: Calibration) -> float:
-    """Share of wrong answers (real and counterfactual) whose confidence reaches AUTO."""
-    x, y = _examples(trays)
-    wrong = x[y == 0]
+def wrong_accept_rate(wrong: torch.Tensor, cal: Calibration) -> float:
+    """Share of wrong answers (rows of [top1, margin]) whose confidence reaches AUTO."""
     conf = cal.confidence(wrong[:, 0], wrong[:, 1])
     return float((conf >= cal.auto_confidence).float().mean()) if len(wrong) else 0.0
 
@@ -164,6 +158,8 @@ def main(argv: list[str] | None = None) -> None:
         round(ratios[int(0.001 * len(ratios))] * 0.95, 3),
         round(ratios[int(0.998 * len(ratios)) - 1] * 1.05, 3),
     )
+    x, y = _examples(trays)
+    wrong_answers = x[y == 0]
     chosen = None
     for k in range(0, 1000):
         thr = k / 1000
@@ -171,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         auto, wrong = simulate(trays, cal)
         if (
             wrong <= TARGET_WRONG_AUTO * len(trays)
-            and wrong_accept_rate(trays, cal) <= TARGET_WRONG_ACCEPT
+            and wrong_accept_rate(wrong_answers, cal) <= TARGET_WRONG_ACCEPT
         ):
             chosen = (thr, auto, wrong)
             cal_chosen = cal
@@ -194,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
             "wrong_item_crops": items - sum(sum(t["correct"]) for t in trays),
             "target_wrong_auto": TARGET_WRONG_AUTO,
             "target_wrong_accept": TARGET_WRONG_ACCEPT,
-            "wrong_accept": round(wrong_accept_rate(trays, cal_chosen), 5),
+            "wrong_accept": round(wrong_accept_rate(wrong_answers, cal_chosen), 5),
             "automation": round(auto / len(trays), 4),
             "wrong_auto": round(wrong / len(trays), 4),
         },

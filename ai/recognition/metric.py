@@ -23,7 +23,7 @@ import torch
 
 from fixtures.bakery import SEEDS, catalog_skus
 
-from .bakery import _iou, generate_trays, register_catalog
+from .bakery import frame_box, generate_trays, register_catalog, true_item
 from .embed import DEFAULT_METRIC, DESCRIPTOR_ID, ColourTextureEmbedder
 from .gallery import Gallery
 from .pipeline import DEFAULT_CALIBRATION, Calibration, Pipeline
@@ -43,16 +43,12 @@ def collect(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     for i, tray in enumerate(generate_trays(seed, range(n), catalog_skus())):
         batch = p.preprocess(tray.frames())
         raw = p.inference(batch)
-        sh, sw = raw.seg_size
         keep = []
         for r in range(len(raw.frame)):
             f = int(raw.frame[r])
-            w, h = batch.sizes[f]
-            b = raw.boxes[r].tolist()
-            box = [b[0] * w / sw, b[1] * h / sh, b[2] * w / sw, b[3] * h / sh]
-            overlaps = [_iou(box, tray.boxes[j][f]) for j in range(len(tray.poses))]
-            k = max(range(len(overlaps)), key=overlaps.__getitem__)
-            if overlaps[k] >= 0.7:
+            box = frame_box(raw.boxes[r].tolist(), batch.sizes[f], raw.seg_size)
+            k, iou = true_item(tray, f, box)
+            if iou >= 0.7:
                 keep.append(r)
                 skus.append(tray.poses[k].sku)
         crops.append(raw.crops[keep])

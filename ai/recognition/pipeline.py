@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -517,12 +518,12 @@ class Pipeline:
                 f = int(b["frame"])
                 w, h = batch.sizes[f]
                 x0, y0, x1, y1 = b["box"]
-                q = torch.tensor([x0 * sw / w, y0 * sh / h, x1 * sw / w, y1 * sh / h])
+                q = [x0 * sw / w, y0 * sh / h, x1 * sw / w, y1 * sh / h]
                 best, best_iou = -1, 0.5
                 for i in range(n):
                     if int(raw.frame[i]) != f:
                         continue
-                    if (iou := _iou(q, raw.boxes[i].float())) >= best_iou:
+                    if (iou := box_iou(q, raw.boxes[i].tolist())) >= best_iou:
                         best, best_iou = i, iou
                 if best >= 0:
                     picks.append((best, it["sku"]))
@@ -645,12 +646,13 @@ def _correspond(
     return list(groups.values()) + rest
 
 
-def _iou(a: torch.Tensor, b: torch.Tensor) -> float:
-    ix = max(0.0, float(min(a[2], b[2]) - max(a[0], b[0])))
-    iy = max(0.0, float(min(a[3], b[3]) - max(a[1], b[1])))
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two [x0, y0, x1, y1] boxes."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy
-    ua = float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - inter
-    return inter / ua if ua > 0 else 0.0
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 __all__ = ["CROP_SIZE", "Calibration", "Pipeline"]

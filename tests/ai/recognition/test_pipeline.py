@@ -11,10 +11,10 @@ import torch
 from ai.frames import FrameLimits, decode_frames
 from ai.recognition import Pipeline
 from ai.recognition.bakery import SMALL_PRODUCTS as SMALL
-from ai.recognition.bakery import _iou, reference_images
+from ai.recognition.bakery import reference_images
 from ai.recognition.embed import DEFAULT_METRIC, builtin_embedder
 from ai.recognition.gallery import Gallery
-from ai.recognition.pipeline import DEFAULT_CALIBRATION, WORK_WIDTH
+from ai.recognition.pipeline import DEFAULT_CALIBRATION, WORK_WIDTH, box_iou
 from fixtures.bakery import SEEDS, make_tray
 
 
@@ -226,7 +226,9 @@ def test_frames_the_service_decodes_reduced_get_boxes_in_full_frame_pixels(small
     for it in ans["items"]:
         for b in it["boxes"]:
             truth = [tray.boxes[j][b["frame"]] for j in range(len(tray.poses))]
-            assert max(_iou(b["box"], t) for t in truth) >= 0.8  # on the item in the 1280x960 frame
+            assert (
+                max(box_iou(b["box"], t) for t in truth) >= 0.8
+            )  # on the item in the 1280x960 frame
 
 
 def test_the_builtin_embedder_metric_was_fitted_on_the_development_split_only():

@@ -1,5 +1,4 @@
-"""BakeSight AI inference service.
+"""BakeSight AI inference service (Starlette, Pillow, torch), answering on port 9000.
 
-Kept empty on purpose: Central imports `ai.client` (httpx and the standard library only), so
-importing the package must not pull in Starlette, Pillow or torch.
+It shares only the `contract` package with Central; nothing of Central is imported here.
 """

@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 
 from ai.errors import ApiError
+from contract import MAX_PHOTOS
 
 MAX_CANDIDATES = 5000
 MAX_TOP_K = 50
@@ -72,7 +73,6 @@ def parse_infer_body(payload: Any) -> InferBody:
     return InferBody(frames, tuple(dict.fromkeys(skus)), top_k, request_id, tray_id)
 
 
-MAX_PHOTOS = 5  # a new product needs at most five reference photos
 MAX_COUNT = 100
 
 

@@ -12,10 +12,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from ai.body import parse_feedback_body, parse_infer_body, parse_photos_body, read_json
-from ai.contract import ContractViolation, check_infer_answer
 from ai.errors import ApiError
 from ai.frames import decode_frames
 from ai.recognizer import Learner, TrayRequest, answer_json, recognize
+from contract.answer import ContractViolation, check_infer_answer
 
 log = logging.getLogger("ai")
 

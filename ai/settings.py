@@ -14,6 +14,8 @@ from typing import Any
 from starlette.config import Config, undefined
 from starlette.datastructures import Secret
 
+from contract import MAX_FRAMES
+
 MIB = 1024 * 1024
 
 
@@ -57,7 +59,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         host=config("AI_HOST", default="0.0.0.0"),  # noqa: S104
         port=config("AI_PORT", cast=_port, default=9000),
         device=config("AI_DEVICE", cast=_device, default="auto"),
-        max_frames=config("AI_MAX_FRAMES", cast=_positive_int, default=4),
+        max_frames=config("AI_MAX_FRAMES", cast=_positive_int, default=MAX_FRAMES),
         max_frame_bytes=config("AI_MAX_FRAME_BYTES", cast=_positive_int, default=8 * MIB),
         max_frame_pixels=config("AI_MAX_FRAME_PIXELS", cast=_positive_int, default=4096 * 4096),
         max_body_bytes=config("AI_MAX_BODY_BYTES", cast=_positive_int, default=48 * MIB),

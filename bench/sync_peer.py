@@ -22,7 +22,6 @@ from urllib.parse import parse_qs
 import httpx
 import sqlalchemy as sa
 
-from ai.contract import ContractViolation, check_infer_answer
 from central import validation as v
 from central.db import dumps, utcnow
 from central.errors import ApiError, conflict, not_found
@@ -46,6 +45,7 @@ from central.trays import (
     run_json,
     session_head,
 )
+from contract.answer import ContractViolation, check_infer_answer
 
 StartResponse = Callable[..., Any]
 Json = dict[str, Any]

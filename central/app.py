@@ -11,8 +11,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from ai.client import AIClient, Timeouts
 from central import migrations, ops, reviews, stores, trays
+from central.ai_client import AIClient, Timeouts
 from central.auth import AdminKeyMiddleware
 from central.db import make_database
 from central.errors import exception_handlers

@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ai.client import AIError
 from central import validation as v
+from central.ai_client import AIError
 from central.db import dumps, utcnow
 from central.errors import ApiError, conflict, invalid, not_found
 from central.idempotency import idempotent

@@ -11,6 +11,7 @@ from starlette.config import Config
 from starlette.datastructures import Secret
 
 from central.dburl import EMBEDDED_DEFAULT, DatabaseTarget, parse_database_url
+from contract import MAX_FRAMES
 
 
 class SettingsError(Exception):
@@ -48,7 +49,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         port=config("PORT", cast=_port, default="8080"),
         # 4 frames of MAX_FRAME_BYTES grow by 4/3 in base64: leave room, so the frame limit speaks.
         max_body_bytes=config("MAX_BODY_BYTES", cast=_positive(int), default=str(24 * 1024 * 1024)),
-        max_frames=config("MAX_FRAMES", cast=_positive(int), default="4"),
+        max_frames=config("MAX_FRAMES", cast=_positive(int), default=str(MAX_FRAMES)),
         max_frame_bytes=config(
             "MAX_FRAME_BYTES", cast=_positive(int), default=str(3 * 1024 * 1024)
         ),

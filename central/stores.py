@@ -9,12 +9,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ai.client import AIError, AIHTTPError
 from central import validation as v
+from central.ai_client import AIError, AIHTTPError
 from central.db import is_duplicate, iso, utcnow
 from central.errors import ApiError, conflict, not_found
 from central.frames import check_frames
 from central.tables import products, stores
+from contract import MAX_PHOTOS
 
 MAX_PRICE_KRW = 10_000_000
 
@@ -210,9 +211,6 @@ async def update_product(request: Request) -> JSONResponse:
             .values(**changes, updated_at=utcnow())
         )
     return JSONResponse(product_json(await get_product_row(request, p["store_id"], p["sku"])))
-
-
-MAX_PHOTOS = 5  # a new product needs no retraining and at most five photos
 
 
 async def register_photos(request: Request) -> JSONResponse:

@@ -21,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ai.client import AIError, AIHTTPError, AIInvalidAnswer, AITimeout
 from central import validation as v
+from central.ai_client import AIError, AIHTTPError, AIInvalidAnswer, AITimeout
 from central.db import dumps, is_duplicate, iso, loads, utcnow
 from central.errors import ApiError, conflict, not_found
 from central.frames import check_frames

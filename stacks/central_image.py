@@ -28,7 +28,7 @@ from stacks.archive import Archive
 CLOUDBUILD_CONFIG = Path(__file__).with_name("central.cloudbuild.yaml")
 # The build context is the repository root; these are what central/Dockerfile copies (and the
 # .dockerignore that says so), so the image tag changes only when they do.
-CENTRAL_SOURCES = ("central", "pyproject.toml", "README.md", ".dockerignore")
+CENTRAL_SOURCES = ("central", "contract", "pyproject.toml", "README.md", ".dockerignore")
 
 
 @dataclass(frozen=True)

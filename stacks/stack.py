@@ -31,7 +31,7 @@ from stacks.sql import SqlConfig, sql
 
 # What the GPU VM installs from: the AI package, its installer and unit, and the project metadata
 # its installer reads (pyproject's readme is README.md).
-AI_SOURCES = ("ai", "scripts", "systemd", "pyproject.toml", "README.md")
+AI_SOURCES = ("ai", "contract", "scripts", "systemd", "pyproject.toml", "README.md")
 AI_REQUIRED = ("scripts/install_ai.sh", "systemd/ai-inference.service")
 
 ADMIN_KEY = "BAKE_SIGHT_ADMIN_KEY"

@@ -17,7 +17,9 @@ from typing import Protocol
 
 import torch
 
-MAX_REFERENCE_PHOTOS = 5
+from contract import MAX_PHOTOS
+
+MAX_REFERENCE_PHOTOS = MAX_PHOTOS
 MAX_LEARNED_PER_SKU = 20
 FORMAT = "bakesight-gallery-1"
 

@@ -9,9 +9,9 @@ import threading
 
 import pytest
 
-from ai.contract import check_infer_answer
 from ai.mock import MockRecognizer
 from ai.recognizer import Candidate, Decision, Item, Recognition
+from contract.answer import check_infer_answer
 from tests.ai import images
 from tests.ai.conftest import AUTH, SKUS, infer, wait_ready
 

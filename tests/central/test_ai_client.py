@@ -1,4 +1,4 @@
-"""ai.client against real loopback servers: one that misbehaves on purpose, and the mock service."""
+"""Central's AI client against real loopback servers: one that misbehaves, and the mock service."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from ai.client import (
+from central.ai_client import (
     AIClient,
     AIHTTPError,
     AIInvalidAnswer,
@@ -281,7 +281,7 @@ def test_the_services_refusals_reach_central_typed(service):
 
 def test_the_client_imports_neither_torch_nor_pillow_nor_starlette():
     script = (
-        "import sys, ai.client; "
+        "import sys, central.ai_client; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'PIL', 'starlette'}))"
     )
     result = subprocess.run(

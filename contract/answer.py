@@ -1,7 +1,7 @@
 """The shape of a `POST /v1/infer` answer (docs/ai-contract.md), checked with the stdlib only.
 
 Both sides use it: the service checks its own answer before sending it (a pipeline bug becomes a
-500, never a payable tray), and `ai.client` checks what arrives before Central trusts it.
+500, never a payable tray), and `central.ai_client` checks what arrives before Central trusts it.
 """
 
 from __future__ import annotations

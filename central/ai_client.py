@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
-from ai.contract import ContractViolation, check_infer_answer
+from contract.answer import ContractViolation, check_infer_answer
 
 
 class AIError(Exception):

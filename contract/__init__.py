@@ -1,0 +1,16 @@
+"""What crosses between Central and the AI: the answer's shape, its checks, the shared limits.
+
+Standard library only, and a leaf: it imports nothing else from this repository, so both services
+(and Central's torch-free image) can depend on it without depending on each other.
+"""
+
+from contract.answer import DECISIONS, ContractViolation, check_infer_answer
+from contract.limits import MAX_FRAMES, MAX_PHOTOS
+
+__all__ = [
+    "DECISIONS",
+    "MAX_FRAMES",
+    "MAX_PHOTOS",
+    "ContractViolation",
+    "check_infer_answer",
+]

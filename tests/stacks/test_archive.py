@@ -40,4 +40,4 @@ def test_missing_members_are_packaged_around_and_reported(tmp_path: Path) -> Non
     (repo / "ai" / "x.py").write_text("")
     archive = build_archive(repo, AI_SOURCES, tmp_path / "ai.tar.gz")
     assert archive.members == ("ai/x.py",)
-    assert archive.missing == ("scripts", "systemd", "pyproject.toml", "README.md")
+    assert archive.missing == ("contract", "scripts", "systemd", "pyproject.toml", "README.md")

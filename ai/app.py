@@ -58,7 +58,12 @@ def create_app(settings: Settings, recognizer: Recognizer | None = None) -> Star
             recognizer.decode_width,
         )
         app.state.recognizer = recognizer
-        app.state.trays = TrayMemory(settings.tray_memory, max_age_s=settings.tray_memory_seconds)
+        app.state.trays = TrayMemory(
+            settings.tray_memory,
+            max_age_s=settings.tray_memory_seconds,
+            max_bytes=settings.tray_memory_bytes,
+            keep_width=recognizer.decode_width,
+        )
         app.state.ready = False
         app.state.load_error = None
         app.state.inference_pool = ThreadPoolExecutor(1, thread_name_prefix="inference")

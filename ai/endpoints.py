@@ -7,6 +7,8 @@ import dataclasses
 import logging
 import time
 
+from PIL import Image
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -15,6 +17,7 @@ from ai.body import parse_feedback_body, parse_infer_body, parse_photos_body, re
 from ai.errors import ApiError
 from ai.frames import decode_frames
 from ai.recognizer import Learner, TrayRequest, answer_json, recognize
+from ai.trays import TrayMemory
 from contract.answer import ContractViolation, check_infer_answer
 
 log = logging.getLogger("ai")
@@ -48,8 +51,6 @@ async def infer(request: Request) -> JSONResponse:
     body = parse_infer_body(await read_json(request, state.settings.max_body_bytes))
     frames = await run_in_threadpool(decode_frames, body.frames_b64, state.frame_limits)
     decoded = time.perf_counter()
-    if body.tray_id is not None:
-        state.trays.remember(body.tray_id, frames)
     tray = TrayRequest(frames, body.candidate_skus, body.top_k)
     # One inference at a time: the model and the GPU are shared, and queueing keeps latency even.
     loop = asyncio.get_running_loop()
@@ -77,7 +78,17 @@ async def infer(request: Request) -> JSONResponse:
         len(frames),
         timings["total"],
     )
-    return JSONResponse(answer)
+    # Kept for learning after the answer is sent: encoding the frames is not the client's wait.
+    keep = (
+        None
+        if body.tray_id is None
+        else BackgroundTask(_remember, state.trays, body.tray_id, frames)
+    )
+    return JSONResponse(answer, background=keep)
+
+
+async def _remember(trays: TrayMemory, tray_id: str, frames: list[Image.Image]) -> None:
+    await run_in_threadpool(trays.remember, tray_id, frames)
 
 
 async def register_photos(request: Request) -> JSONResponse:

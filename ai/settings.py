@@ -46,6 +46,7 @@ class Settings:
     torch_threads: int
     tray_memory: int
     tray_memory_seconds: int
+    tray_memory_bytes: int
     log_level: str
 
 
@@ -71,6 +72,8 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         torch_threads=config("AI_TORCH_THREADS", cast=_non_negative_int, default=0),
         tray_memory=config("AI_TRAY_MEMORY", cast=_positive_int, default=512),
         tray_memory_seconds=config("AI_TRAY_MEMORY_SECONDS", cast=_positive_int, default=6 * 3600),
+        # What the kept frames may take (JPEG at the working width: about 70 KB a 640 px frame).
+        tray_memory_bytes=config("AI_TRAY_MEMORY_BYTES", cast=_positive_int, default=256 * MIB),
         log_level=config("AI_LOG_LEVEL", cast=_log_level, default="info"),
     )
     if config.problems:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +9,7 @@ from starlette.requests import Request
 
 from ai.errors import ApiError
 from contract import MAX_PHOTOS
+from contract.jsonbody import JSONBodyError, parse_json_body
 
 MAX_CANDIDATES = 5000
 MAX_TOP_K = 50
@@ -35,9 +35,9 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         if len(body) > max_bytes:
             raise _too_large(len(body), max_bytes)
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ApiError(400, "invalid_json", f"the body is not JSON: {error}") from error
+        return parse_json_body(bytes(body))
+    except JSONBodyError as error:
+        raise ApiError(400, "invalid_json", str(error)) from None
 
 
 def parse_infer_body(payload: Any) -> InferBody:

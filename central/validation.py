@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -10,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from starlette.requests import Request
 
 from central.errors import ApiError, invalid
+from contract.jsonbody import JSONBodyError, parse_json_body
 
 _MISSING = object()
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
@@ -21,9 +21,9 @@ async def json_object(request: Request) -> dict[str, Any]:
     if not body:
         raise ApiError(400, "invalid_json", "the request body must be a JSON object")
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
+        data = parse_json_body(body)
+    except JSONBodyError as error:
+        raise ApiError(400, "invalid_json", str(error)) from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "the request body must be a JSON object")
     return data

@@ -182,6 +182,15 @@ def verify(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def seed(session: nox.Session) -> None:
+    """After the first deploy: the demo store, products and reference photos, through Central."""
+    _refuse_without_project(session)
+    # What the catalog's photo generator and the counter client need; no torch.
+    session.install("httpx==0.28.1", "numpy==2.4.6", "pillow==13.0.0")
+    session.run("python", "-m", "ops", "seed", *_ops_args(), *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def cost(session: nox.Session) -> None:
     """The demo's two-week cost from the stack's settings and the committed price table."""
     session.run("python", "-m", "ops", "cost", *session.posargs)

@@ -1,4 +1,4 @@
-"""`python -m ops COMMAND --project ID`: preflight, state, verify, cost, destroy (noxfile.py)."""
+"""`python -m ops COMMAND --project ID`: the operator tasks the noxfile runs (see its sessions)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from stacks.config import ConfigError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops", description=__doc__)
-    parser.add_argument("command", choices=["preflight", "state", "verify", "cost", "destroy"])
+    parser.add_argument(
+        "command", choices=["preflight", "state", "verify", "seed", "cost", "destroy"]
+    )
     parser.add_argument("--project", help="the GCP project (default: BAKESIGHT_PROJECT_ID)")
     parser.add_argument("--url", help="verify: Central's URL (default: from Cloud Run)")
     parser.add_argument("--days", type=int, default=14, help="cost: the demo's length in days")
@@ -67,16 +69,20 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"state: {error}", file=sys.stderr)
                 return 1
             return 0
-        if args.command == "verify":
+        if args.command in ("verify", "seed"):
             from ops.verify import StepFailed, Target, discover, run_verify
 
             try:
                 target = discover(gcloud, config)
             except StepFailed as error:
-                print(f"verify: FAIL {'discover':<12} {error}")
+                print(f"{args.command}: FAIL {'discover':<12} {error}")
                 return 1
             if args.url:
                 target = Target(args.url.rstrip("/"), target.admin_key)
+            if args.command == "seed":
+                from ops.seed import run_seed
+
+                return run_seed(target)
             return run_verify(target)
         from ops.destroy import run_destroy
 

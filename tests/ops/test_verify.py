@@ -122,3 +122,28 @@ def test_an_unsure_ai_sends_the_tray_through_review_and_the_bill_follows_staff(
     [bill] = [line for line in out if line.startswith("verify: ok   checkout")]
     assert "bill 7000 KRW (REVIEW)" in bill
     assert [r["path"] for r in ai.requests] == ["/v1/infer", "/v1/feedback"]
+
+
+def test_seed_registers_the_catalog_with_photos_once(
+    deployed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from ops.seed import CATALOG, run_seed
+    from ops.verify import Target
+
+    central, _ = deployed
+    full = json.loads(CATALOG.read_text())
+    small = tmp_path / "catalog.json"  # two products keep the test fast; the code path is the same
+    small.write_text(json.dumps({"store": full["store"], "products": full["products"][:2]}))
+    target = Target(central.url, ADMIN_KEY)
+    said: list[str] = []
+
+    assert run_seed(target, said.append, small) == 0
+
+    assert [line for line in said if "reference photos registered" in line] == [
+        f"seed: {p['sku']}: 3 reference photos registered" for p in full["products"][:2]
+    ]
+    # A second run finds the store and says what to do instead of duplicating it.
+    assert run_seed(target, said.append, small) == 1
+    assert "exists already" in said[-1]

@@ -172,3 +172,14 @@ def test_without_gcloud_it_says_how_to_get_it(config):
     assert report.problems == [
         "gcloud is not installed — fix: install the Google Cloud CLI (cloud.google.com/sdk)"
     ]
+
+
+def test_unreadable_billing_is_a_note_with_the_page_to_check(gcloud_fake, gcloud, config):
+    healthy(gcloud_fake).on(
+        "billing", "projects", "describe", PROJECT, exit=1, err="API cloudbilling not enabled\n"
+    )
+
+    report = run_preflight(gcloud, config)
+
+    assert report.problems == []
+    assert any("billing/linkedaccount" in note for note in report.notes)

@@ -42,12 +42,15 @@ def run_preflight(gcloud: Gcloud, config: StackConfig) -> Report:
         _project_and_billing,
         _compute_api,
     ]
-    for check in checks:
-        if not check(gcloud, config, report):
-            return report  # later checks would only repeat this problem
-    _gpu_quotas(gcloud, config, report)
-    _zone_accelerator(gcloud, config, report)
-    _org_policies(gcloud, config, report)
+    try:
+        for check in checks:
+            if not check(gcloud, config, report):
+                return report  # later checks would only repeat this problem
+        _gpu_quotas(gcloud, config, report)
+        _zone_accelerator(gcloud, config, report)
+        _org_policies(gcloud, config, report)
+    except GcloudError as error:
+        report.problem(f"{error}", "check the project id and your role on it, then run it again")
     return report
 
 

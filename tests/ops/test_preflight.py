@@ -183,3 +183,11 @@ def test_unreadable_billing_is_a_note_with_the_page_to_check(gcloud_fake, gcloud
 
     assert report.problems == []
     assert any("billing/linkedaccount" in note for note in report.notes)
+
+
+def test_a_failing_gcloud_call_is_one_problem_not_a_traceback(gcloud_fake, gcloud, config):
+    healthy(gcloud_fake).on("services", "list", exit=1, err="ERROR: PERMISSION_DENIED\n")
+
+    [problem] = run_preflight(gcloud, config).problems
+
+    assert "PERMISSION_DENIED" in problem and "— fix:" in problem

@@ -130,6 +130,42 @@ def test_gpu_smoke_runs_from_the_vm_archive_alone(ai_tree: Path) -> None:
     assert f"all {len(manifest['trays']) + 4} trays answer" in result.stdout
 
 
+def test_the_readmes_gpu_smoke_command_runs_in_the_unpacked_archive(ai_tree: Path) -> None:
+    # As on the VM after install_ai.sh: `.venv/bin/python -m nox -s gpu_smoke` in the release
+    # folder, nox and the service in that venv (here: this interpreter; the mock pipeline, CPU).
+    venv_bin = ai_tree / ".venv" / "bin"
+    venv_bin.mkdir(parents=True, exist_ok=True)
+    python = venv_bin / "python"
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    readme = (ROOT / "README.md").read_text()
+    assert "sudo .venv/bin/python -m nox -s gpu_smoke" in readme
+
+    result = subprocess.run(
+        [
+            ".venv/bin/python",
+            "-m",
+            "nox",
+            "-s",
+            "gpu_smoke",
+            "--",
+            "--cpu",
+            "--pipeline",
+            "mock",
+            "--repeat",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ai_tree,
+        env={**os.environ, "PYTHONPATH": str(ai_tree)},
+        timeout=180,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "gpu_smoke: ok: all" in result.stdout + result.stderr
+
+
 def test_nothing_shipped_to_the_vm_imports_dev_code(ai_tree: Path) -> None:
     dev_only = ("fixtures", "tests", "ops", "bench", "demo", "stacks", "central")
     offenders = []

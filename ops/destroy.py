@@ -119,6 +119,7 @@ def list_leftovers(gcloud: Gcloud, config: StackConfig) -> list[Leftover]:
             "name",
         ),
         ("bucket", ("storage", "buckets", "list"), "name"),
+        ("disk image", ("compute", "images", "list", "--no-standard-images"), "name"),
     ]
     found: list[Leftover] = []
     for kind, args, key in listings:

@@ -61,6 +61,7 @@ def nothing_left(fake: FakeGcloud) -> FakeGcloud:
         ("sql", "instances", "list"),
         ("run", "services", "list"),
         ("artifacts", "repositories", "list"),
+        ("compute", "images", "list"),
     ):
         fake.on(*listing, out=[])
     fake.on("storage", "buckets", "list", out=[{"name": f"{PROJECT}-bake-sight-tfstate"}])

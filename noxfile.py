@@ -43,7 +43,7 @@ def lint(session: nox.Session) -> None:
     _install(session, "central", "ai", "test", "stacks", "bench", "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    session.run("mypy", "central", "ai", "demo", "bench", "stacks", "fixtures")
+    session.run("mypy", "central", "ai", "demo", "bench", "stacks", "fixtures", "ops")
 
 
 @nox.session(python=PYTHON)
@@ -94,11 +94,18 @@ def ai(session: nox.Session) -> None:
     session.run("python", "-m", "ai", "serve", *session.posargs, env=env)
 
 
-@nox.session(python=PYTHON)
+@nox.session(venv_backend="none")
 def gpu_smoke(session: nox.Session) -> None:
-    """On the GPU VM: the real pipeline answers the trays on CUDA as on CPU (`-- --cpu`: CPU)."""
-    _install(session, "ai")
-    session.run("python", "-m", "ai", "smoke", *session.posargs)
+    """On the GPU VM after install_ai.sh: the pipeline on CUDA vs the CPU, GPU latency per tray."""
+    # The service's own venv, as install_ai.sh made it (torch built for the driver's CUDA): a
+    # fresh venv would fetch torch again, possibly a build the driver cannot run.
+    python = Path(".venv/bin/python")
+    if not python.is_file():
+        session.error(
+            "no .venv here: run `sudo bash scripts/install_ai.sh` in this folder first "
+            "(on the VM: cd /opt/ai-inference)"
+        )
+    session.run(str(python), "-m", "ai", "smoke", *session.posargs, external=True)
 
 
 # --- the Seoul infrastructure (stacks/, cdktf.json) ------------------------------------------
@@ -139,32 +146,63 @@ def synth(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
-def deploy(session: nox.Session) -> None:
-    """Run the tests and the synth gate, then `cdktf deploy` the Seoul stack (needs gcloud)."""
-    _cdktf(session, "deploy")
+def preflight(session: nox.Session) -> None:
+    """Check the project before deploying: login, billing, GPU quota and zone, org policies."""
+    _refuse_without_project(session)
+    session.run("python", "-m", "ops", "preflight", *_ops_args(), *session.posargs)
 
 
 @nox.session(python=PYTHON)
-def destroy(session: nox.Session) -> None:
-    """Run the tests and the synth gate, then `cdktf destroy` everything the deploy created."""
-    _cdktf(session, "destroy")
-
-
-def _cdktf(session: nox.Session, verb: str) -> None:
-    """Refuse early without a cloud, gate on the tests and the synth, then run the cdktf verb."""
-    _refuse_without_cloud(session, deploying=verb == "deploy")
+def deploy(session: nox.Session) -> None:
+    """Preflight, tests and synth gate, the state bucket, then `cdktf deploy` the Seoul stack."""
+    _refuse_without_project(session)
+    _require_tools(session, "npx", "gcloud")
+    session.run("python", "-m", "ops", "preflight", *_ops_args())
     session.run(sys.executable, "-m", "nox", "-s", "test", "synth", external=True)
+    session.run("python", "-m", "ops", "state", *_ops_args())
     _install(session, "stacks")
     session.run(
         "npx",
         "--yes",
         CDKTF_CLI,
-        verb,
+        "deploy",
         "--auto-approve",
         *session.posargs,
         env=STACKS_ENV,
         external=True,
     )
+    session.log("deployed; next: `nox -s verify`")
+
+
+@nox.session(python=PYTHON)
+def verify(session: nox.Session) -> None:
+    """Runbook §11 against the deployed Central: a tray through review to checkout, and /ready."""
+    _refuse_without_project(session)
+    session.run("python", "-m", "ops", "verify", *_ops_args(), *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def seed(session: nox.Session) -> None:
+    """After the first deploy: the demo store, products and reference photos, through Central."""
+    _refuse_without_project(session)
+    # What the catalog's photo generator and the counter client need; no torch.
+    session.install("httpx==0.28.1", "numpy==2.4.6", "pillow==13.0.0")
+    session.run("python", "-m", "ops", "seed", *_ops_args(), *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def cost(session: nox.Session) -> None:
+    """The demo's two-week cost from the stack's settings and the committed price table."""
+    session.run("python", "-m", "ops", "cost", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def destroy(session: nox.Session) -> None:
+    """`cdktf destroy` everything (no tests first), then list whatever still bills."""
+    _refuse_without_project(session)
+    _require_tools(session, "npx", "gcloud")
+    _install(session, "stacks")
+    session.run("python", "-m", "ops", "destroy", *_ops_args(), *session.posargs, env=STACKS_ENV)
 
 
 def _project_id() -> str:
@@ -173,51 +211,27 @@ def _project_id() -> str:
     return os.environ.get("BAKESIGHT_PROJECT_ID") or str(context.get("project_id") or "")
 
 
-def _refuse_without_cloud(session: nox.Session, *, deploying: bool) -> None:
-    """Stop with one line before any work when the cloud side cannot possibly succeed."""
+def _ops_args() -> list[str]:
+    return ["--project", _project_id()]
+
+
+def _refuse_without_project(session: nox.Session) -> None:
     if not _project_id():
         session.error(
             'no project id: set BAKESIGHT_PROJECT_ID (or "project_id" in cdktf.json context)'
         )
-    adc = Path(os.environ.get("CLOUDSDK_CONFIG", Path.home() / ".config" / "gcloud"))
-    has_credentials = (
-        any(
-            os.environ.get(name)
-            for name in (
-                "GOOGLE_APPLICATION_CREDENTIALS",
-                "GOOGLE_CREDENTIALS",
-                "GOOGLE_OAUTH_ACCESS_TOKEN",
-            )
-        )
-        or (adc / "application_default_credentials.json").is_file()
-    )
-    if not has_credentials:
-        session.error(
-            "no Google credentials: run `gcloud auth application-default login` "
-            "(or set GOOGLE_APPLICATION_CREDENTIALS)"
-        )
-    if not shutil.which("npx"):
-        session.error("npx not found: install Node.js 20+ (the cdktf CLI runs through npx)")
-    if deploying:
-        if not shutil.which("gcloud"):
+
+
+def _require_tools(session: nox.Session, *tools: str) -> None:
+    for tool in tools:
+        if not shutil.which(tool):
             session.error(
-                "gcloud not found: the deploy builds Central's image with `gcloud builds submit`"
-            )
-        if (
-            not os.environ.get("BAKESIGHT_CENTRAL_IMAGE")
-            and not Path("central/Dockerfile").is_file()
-        ):
-            session.error(
-                "central/Dockerfile is missing: add it, or set BAKESIGHT_CENTRAL_IMAGE to an image"
-            )
-        missing = [
-            p
-            for p in ("scripts/install_ai.sh", "systemd/ai-inference.service")
-            if not Path(p).is_file()
-        ]
-        if missing:
-            session.error(
-                f"{', '.join(missing)} missing: the GPU VM installs the AI service from them"
+                f"{tool} not found: "
+                + (
+                    "install Node.js 20+ (the cdktf CLI runs through npx)"
+                    if tool == "npx"
+                    else "install the Google Cloud CLI (cloud.google.com/sdk)"
+                )
             )
 
 

@@ -25,13 +25,20 @@ def main(argv: list[str] | None = None) -> int:
         default="real",
         help="the recognizer to check (mock: exercise the smoke test itself)",
     )
-    smoke.add_argument("--repeat", type=int, default=5, help="timed runs per tray")
+    smoke.add_argument("--repeat", type=_positive, default=5, help="timed runs per tray")
     args = parser.parse_args(argv)
     if args.command == "smoke":
         from ai.smoke import run_smoke
 
         return run_smoke(cpu=args.cpu, pipeline=args.pipeline, repeat=args.repeat)
     return _serve(args.host, args.port)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def _serve(host: str | None, port: int | None) -> int:

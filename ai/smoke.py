@@ -1,11 +1,13 @@
 """`nox -s gpu_smoke`: the real pipeline on the GPU must answer every tray as it does on the CPU.
 
-Run on the VM after install: it proves CUDA is visible to torch, the pipeline loads on it, and the
-GPU answers match the CPU answers, then prints the GPU latency per tray. `--cpu` runs the same
-checks with the CPU on both sides (a second, fresh load must agree), which CI can afford.
+Run on the VM after `scripts/install_ai.sh`: it prints the device, torch's CUDA build, the NVIDIA
+driver and the GPU latency per tray; it fails when CUDA is not visible or the pipeline did not load
+on it (an `AI_DEVICE=cuda` service would refuse to start the same way), and when a GPU answer
+differs from the CPU's beyond floating-point noise. `--cpu` runs the same checks with the CPU on
+both sides (a second, fresh load must agree), which CI can afford.
 
-Trays: every folder under fixtures/trays/ holding .jpg/.png frames (sorted by name) is one tray;
-a few synthetic trays drawn here are always added, so the check runs even before fixtures exist.
+The trays and reference photos are the committed samples in ai/smoke_samples/ (JPEGs from the
+synthetic bakery, listed in manifest.json), so the check needs nothing the VM does not have.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,10 +29,15 @@ from PIL import Image, ImageDraw, ImageFilter
 from ai.frames import FrameLimits, decode_frames
 from ai.recognizer import Recognizer, TrayRequest, answer_json, recognize
 
+SAMPLES = Path(__file__).resolve().parent / "smoke_samples"
 # Generous limits: the smoke test checks the pipeline, not the request guards.
 LIMITS = FrameLimits(max_frames=8, max_frame_bytes=32 * 1024 * 1024, max_frame_pixels=50_000_000)
 CONFIDENCE_TOLERANCE = 0.02  # GPU and CPU kernels round differently; decisions must not
 BOX_TOLERANCE_PX = 4
+
+
+class SmokeError(Exception):
+    """The smoke cannot run or its premise fails (no CUDA, no samples, nothing registered)."""
 
 
 @dataclass(frozen=True)
@@ -39,34 +46,78 @@ class Tray:
     frames_b64: list[str]
 
 
+@dataclass(frozen=True)
+class Samples:
+    """The committed catalog for the smoke: reference photos per SKU, and trays of those SKUs."""
+
+    photos: dict[str, list[str]]  # sku -> base64 JPEGs
+    trays: list[Tray]
+
+    @property
+    def skus(self) -> list[str]:
+        return sorted(self.photos)
+
+
+def load_samples(folder: Path = SAMPLES) -> Samples:
+    """Read manifest.json and the JPEGs it names; SmokeError names what is missing."""
+    manifest_path = folder / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        photos = {
+            sku: [_b64(folder / name) for name in names]
+            for sku, names in manifest["products"].items()
+        }
+        trays = [
+            Tray(tray["name"], [_b64(folder / name) for name in tray["frames"]])
+            for tray in manifest["trays"]
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SmokeError(f"the smoke samples in {folder} are unreadable: {error}") from error
+    if not photos or not trays:
+        raise SmokeError(f"{manifest_path} lists no products or no trays")
+    return Samples(photos, trays)
+
+
+def device_report() -> tuple[bool, str]:
+    """Whether torch sees CUDA, and one line naming torch, its CUDA build, the GPU and driver."""
+    import torch
+
+    from ai.device import describe
+
+    visible = torch.cuda.is_available()
+    report = describe()
+    if visible:
+        report += f"; GPU {torch.cuda.get_device_name(0)}, cuDNN {torch.backends.cudnn.version()}"
+    return visible, report
+
+
 def run_smoke(
-    cpu: bool, pipeline: str, repeat: int, fixtures: Path = Path("fixtures"), out: Any = None
+    cpu: bool, pipeline: str, repeat: int, samples: Path = SAMPLES, out: Any = None
 ) -> int:
     out = out or sys.stdout
     device = "cpu"
-    if not cpu:
-        import torch
-
-        if not torch.cuda.is_available():
+    if pipeline != "mock" or not cpu:
+        visible, report = device_report()
+        print(f"gpu_smoke: {report}", file=out)
+        if not cpu and not visible:
             print(
-                f"gpu_smoke: FAILED: CUDA is not visible to torch {torch.__version__} "
-                f"(built for CUDA {torch.version.cuda}); run it on the GPU VM, or pass --cpu",
+                f"gpu_smoke: FAILED: CUDA is not visible to torch ({report}); a driver older "
+                "than torch's CUDA build needs, or no GPU; run it on the GPU VM, or pass --cpu",
                 file=sys.stderr,
             )
             return 1
-        device = "cuda:0"
+        device = "cpu" if cpu else "cuda:0"
     try:
+        catalog = load_samples(samples)
         build = _builder(pipeline)
-        skus = _catalog_skus(fixtures)
-        if pipeline == "mock":
-            trays = _fixture_trays(fixtures / "trays") + synthetic_trays()
-        else:  # the real pipeline needs products it has photos of, and trays of real-looking bread
-            trays = bakery_trays(skus)
+        trays = catalog.trays + (synthetic_trays() if pipeline == "mock" else [])
         checked, loaded_ms = _load(build, device)
+        if not cpu and not checked.device.startswith("cuda"):
+            raise SmokeError(f"the pipeline loaded on {checked.device!r}, not on CUDA")
         reference, _ = _load(build, "cpu")
         if pipeline != "mock":
             for recognizer in (checked, reference):
-                register_catalog(recognizer, skus)
+                register_catalog(recognizer, catalog)
     except Exception as error:  # one clear line, whatever broke
         print(f"gpu_smoke: FAILED: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
@@ -78,7 +129,7 @@ def run_smoke(
     )
     failures = 0
     for tray in trays:
-        request = TrayRequest(decode_frames(tray.frames_b64, LIMITS), tuple(skus), top_k=3)
+        request = TrayRequest(decode_frames(tray.frames_b64, LIMITS), tuple(catalog.skus), top_k=3)
         expected = _answer(reference, request)
         got = _answer(checked, request)  # also the warm-up run
         latencies = [_timed(checked, request) for _ in range(repeat)]
@@ -123,39 +174,41 @@ def compare(got: dict[str, Any], expected: dict[str, Any]) -> list[str]:
     return problems
 
 
+def register_catalog(recognizer: Recognizer, catalog: Samples) -> None:
+    """Register each product's reference photos, as staff would through the API.
+
+    SmokeError when a product ends up with no photo in the gallery: every tray would go to review
+    and the comparison would prove nothing.
+    """
+    from ai.recognizer import Learner
+
+    if not isinstance(recognizer, Learner):
+        raise SmokeError("the real pipeline must learn products (ai.recognizer.Learner)")
+    for sku, photos in catalog.photos.items():
+        result = recognizer.register(sku, decode_frames(photos, LIMITS))
+        if registered(result) == 0:
+            raise SmokeError(f"none of the {len(photos)} reference photos of {sku} was accepted")
+
+
+def registered(result: object) -> int:
+    """How many photos a registration added: a sequence of per-photo outcomes (each with a
+    `photo_id` when it joined the gallery), or a summary mapping with `added`."""
+    if isinstance(result, Mapping):
+        return int(result.get("added", 0))
+    if isinstance(result, list | tuple):
+        return sum(getattr(outcome, "photo_id", None) is not None for outcome in result)
+    raise SmokeError(f"register() returned {type(result).__name__}, not outcomes or a summary")
+
+
 def synthetic_trays() -> list[Tray]:
-    """Four deterministic trays of drawn 'breads', each a JPEG and a PNG frame."""
+    """Four deterministic trays of drawn 'breads', each a JPEG and a PNG frame (mock pipeline)."""
     return [
         _draw_tray(f"synthetic-{seed}", seed, items) for seed, items in enumerate((1, 3, 6, 10))
     ]
 
 
-SMOKE_TRAYS = 6
-
-
-def bakery_trays(skus: list[str]) -> list[Tray]:
-    """Generated trays (fixtures.bakery): 2 frames of 1280x960, 2-10 items, some touching."""
-    from fixtures.bakery import SEEDS, make_tray
-
-    trays = []
-    for index in range(SMOKE_TRAYS):
-        tray = make_tray(SEEDS["samples"], index, skus, n_items=(2, 10), n_frames=(2, 2))
-        trays.append(Tray(f"bakery-{index}", [base64.b64encode(j).decode() for j in tray.jpegs]))
-    return trays
-
-
-def register_catalog(recognizer: Recognizer, skus: list[str], photos_per_product: int = 3) -> None:
-    """Register each product's reference photos, as staff would through the API."""
-    from ai.recognizer import Learner
-    from fixtures.bakery import SEEDS, make_reference
-
-    assert isinstance(recognizer, Learner), "the real pipeline registers products"
-    for sku in skus:
-        photos = [
-            base64.b64encode(make_reference(SEEDS["references"], sku, k)).decode()
-            for k in range(photos_per_product)
-        ]
-        recognizer.register(sku, decode_frames(photos, LIMITS))
+def _b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode("ascii")
 
 
 def _builder(pipeline: str) -> Callable[[str], Recognizer]:
@@ -188,21 +241,6 @@ def _timed(recognizer: Recognizer, request: TrayRequest) -> float:
 
         torch.cuda.synchronize()  # count the GPU's work, not just the launches
     return (time.perf_counter() - started) * 1000
-
-
-def _catalog_skus(fixtures: Path) -> list[str]:
-    catalog = json.loads((fixtures / "catalog.json").read_text(encoding="utf-8"))
-    return [product["sku"] for product in catalog["products"]]
-
-
-def _fixture_trays(folder: Path) -> list[Tray]:
-    trays = []
-    for tray_dir in sorted(p for p in folder.glob("*") if p.is_dir()):
-        frames = sorted(p for p in tray_dir.iterdir() if p.suffix.lower() in (".jpg", ".png"))
-        if frames:
-            encoded = [base64.b64encode(frame.read_bytes()).decode("ascii") for frame in frames]
-            trays.append(Tray(tray_dir.name, encoded))
-    return trays
 
 
 def _draw_tray(name: str, seed: int, items: int) -> Tray:

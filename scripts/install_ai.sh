@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
-# Install the AI inference service on the GPU VM (runbook 9.3). Run as root from the code folder:
+# Install the AI inference service on the GPU VM into the code folder it is run from:
 #   cd /opt/ai-inference && sudo bash scripts/install_ai.sh
-# Idempotent: run it again after copying new code. It does not start the service; the runbook
-# writes /etc/ai-inference.env and then enables the unit from systemd/ai-inference.service.
+# The VM's boot script (stacks/vm_startup.sh) runs it in each new release folder. Idempotent. It
+# does not start the service. It fails (and the boot script keeps the previous release) when the
+# installed service does not import, or, on a machine with an NVIDIA driver, when torch cannot
+# see the GPU: a torch built for a newer CUDA than the driver runs would serve from the CPU.
 #
 # Environment knobs (all optional):
-#   TORCH_INDEX_URL  a PyTorch wheel index whose CUDA build matches the VM's driver,
-#                    e.g. https://download.pytorch.org/whl/cu128 for the DLVM's driver 570
-#   WHEELHOUSE       a folder of wheels to install from with no network (the VM has no external
-#                    IP; without Cloud NAT it cannot reach PyPI). Defaults to ./wheels if present.
+#   TORCH_INDEX_URL  the PyTorch wheel index whose CUDA build the driver runs. Default: cu128,
+#                    for the stack's Deep Learning VM image (driver 570 runs CUDA <= 12.8; the
+#                    PyPI wheel of torch 2.13.0 is a CUDA 13 build that needs driver >= 580)
+#   WHEELHOUSE       a folder of wheels to install from with no network. Defaults to ./wheels
+#                    if present (the stack's VM reaches PyPI through Cloud NAT).
+#   AI_ENV_FILE      the service's environment file (default /etc/ai-inference.env)
 set -euo pipefail
 
 APP_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SERVICE_USER="ai-inference"
 VENV="${APP_DIR}/.venv"
-ENV_FILE="/etc/ai-inference.env"
+ENV_FILE="${AI_ENV_FILE:-/etc/ai-inference.env}"
 TORCH_SPEC="torch==2.13.0"
+TORCH_INDEX_URL="${TORCH_INDEX_URL:-https://download.pytorch.org/whl/cu128}"
 WHEELHOUSE="${WHEELHOUSE:-${APP_DIR}/wheels}"
 
 say() { printf 'install_ai: %s\n' "$*"; }
@@ -38,8 +43,10 @@ done
 if [ -z "${PYTHON}" ]; then
   say "no Python 3.11+ found; installing python3.11 from apt"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends python3.11 python3.11-venv >/dev/null
+  # At boot, unattended-upgrades often holds the dpkg lock: wait for it instead of failing.
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
+    python3.11 python3.11-venv >/dev/null
   PYTHON="$(command -v python3.11)"
 fi
 say "using ${PYTHON} ($("${PYTHON}" --version))"
@@ -64,13 +71,14 @@ fi
 [ -x "${VENV}/bin/python" ] || "${PYTHON}" -m venv "${VENV}"
 "${VENV}/bin/python" -m pip install -q "${pip_args[@]}" --upgrade pip setuptools wheel
 # torch first, pinned exactly, from the index whose CUDA build matches the driver.
-if [ -n "${TORCH_INDEX_URL:-}" ] && [ ! -d "${WHEELHOUSE}" ]; then
+if [ -n "${TORCH_INDEX_URL}" ] && [ ! -d "${WHEELHOUSE}" ]; then
   "${VENV}/bin/python" -m pip install -q "${pip_args[@]}" --index-url "${TORCH_INDEX_URL}" \
     "${TORCH_SPEC}"
 else
   "${VENV}/bin/python" -m pip install -q "${pip_args[@]}" "${TORCH_SPEC}"
 fi
-"${VENV}/bin/python" -m pip install -q "${pip_args[@]}" "${APP_DIR}[ai]"
+# [smoke] adds nox, so `nox -s gpu_smoke` runs on the VM with this very venv.
+"${VENV}/bin/python" -m pip install -q "${pip_args[@]}" "${APP_DIR}[ai,smoke]"
 
 # Code and venv stay root-owned: the service reads and runs them, it cannot change them.
 chown -R root:root "${APP_DIR}"
@@ -83,10 +91,15 @@ if [ ! -e "${ENV_FILE}" ]; then
   say "created ${ENV_FILE} (mode 0600); put AI_ADMIN_KEY in it"
 fi
 
-"${VENV}/bin/python" -c 'import ai.app, ai.client' \
+"${VENV}/bin/python" -c 'import ai.app, ai.recognition, ai.smoke' \
   || die "the installed service does not import"
 cuda="$("${VENV}/bin/python" -c 'import torch; print(torch.cuda.is_available())' 2>/dev/null || true)"
-say "installed; torch sees CUDA: ${cuda:-unknown}"
+built="$("${VENV}/bin/python" -c 'import torch; print(torch.version.cuda)' 2>/dev/null || true)"
+say "installed; torch built for CUDA ${built:-unknown} sees a GPU: ${cuda:-unknown}"
+if command -v nvidia-smi >/dev/null && [ "${cuda}" != "True" ]; then
+  driver="$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null || true)"
+  die "torch (CUDA ${built:-?}) cannot see the GPU (driver ${driver:-not loaded}); set TORCH_INDEX_URL to an index the driver runs"
+fi
 say "next: write ${ENV_FILE}, then"
 say "  cp systemd/ai-inference.service /etc/systemd/system/ && systemctl daemon-reload"
 say "  systemctl enable --now ai-inference && journalctl -u ai-inference -f"

@@ -6,7 +6,9 @@ key from Secret Manager at every boot, and is reached over SSH through IAP only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from cdktf_cdktf_provider_google.compute_address import ComputeAddress
 from cdktf_cdktf_provider_google.compute_instance import (
@@ -29,16 +31,34 @@ from cdktf_cdktf_provider_google.compute_subnetwork import ComputeSubnetwork
 from cdktf_cdktf_provider_google.data_google_project import DataGoogleProject
 from cdktf_cdktf_provider_google.project_iam_custom_role import ProjectIamCustomRole
 from cdktf_cdktf_provider_google.project_iam_member import ProjectIamMember
+from cdktf_cdktf_provider_random.id import Id as RandomId
 from constructs import Construct
 
-from stacks.config import OpeningHours
+from stacks.config import ROLE_SUFFIX_CHARS, OpeningHours
+from stacks.iam import propagation_wait
 
-# Deep Learning VM: NVIDIA driver and CUDA come with the image (runbook §9.1).
+# The driver and the torch build are chosen together. The Deep Learning VM family below comes
+# with NVIDIA driver 570, which runs CUDA up to 12.8. torch 2.13.0 from PyPI is a CUDA 13 build
+# (it needs driver 580 or newer) and would see no GPU there, so the VM installs torch from
+# PyTorch's cu128 index instead. Change both together: tests/stacks check they still agree.
 IMAGE_PROJECT = "deeplearning-platform-release"
 IMAGE_FAMILY = "common-cu128-ubuntu-2204-nvidia-570"
 IMAGE = f"projects/{IMAGE_PROJECT}/global/images/family/{IMAGE_FAMILY}"
-APP_DIR = "/opt/ai-inference"
-ENV_FILE = "/etc/ai-inference.env"
+TORCH_INDEX_URL = "https://download.pytorch.org/whl/cu128"
+STARTUP_TEMPLATE = Path(__file__).with_name("vm_startup.sh")
+
+
+@dataclass(frozen=True)
+class StartupPaths:
+    """Where the boot script installs and how it retries (tests point these at a temp dir)."""
+
+    app_link: str = "/opt/ai-inference"  # what the systemd unit runs: a link to one release
+    releases: str = "/opt/ai-inference-releases"
+    env_file: str = "/etc/ai-inference.env"
+    unit_dir: str = "/etc/systemd/system"
+    attempts: int = 4
+    retry_seconds: int = 30  # times the attempt number: 30 s, 60 s, 90 s between tries
+    retry_later_seconds: int = 900
 
 
 @dataclass(frozen=True)
@@ -60,9 +80,10 @@ class AiVmConfig:
     opening_hours: OpeningHours
     deletion_protection: bool
     depends_on: tuple[object, ...]
-    machine_type: str = "n1-standard-4"
-    accelerator: str = "nvidia-tesla-t4"
-    boot_disk_gb: int = 100
+    machine_type: str
+    accelerator: str
+    boot_disk_gb: int
+    paths: StartupPaths = field(default_factory=StartupPaths)
 
 
 @dataclass(frozen=True)
@@ -93,11 +114,14 @@ def ai_vm(scope: Construct, config: AiVmConfig) -> AiVmOutput:
     # stop the VM before the schedule can even be attached to it. A custom role grants exactly
     # that, instead of the instanceAdmin role Google's guide suggests.
     project = DataGoogleProject(scope, "project", project_id=config.project_id)
+    # A deleted custom role id stays reserved for 7 to 37 days: a suffix new to every deploy lets
+    # the demo be destroyed and deployed again at once.
+    role_suffix = RandomId(scope, "ai-schedule-role-suffix", byte_length=ROLE_SUFFIX_CHARS // 2)
     scheduler_role = ProjectIamCustomRole(
         scope,
         "ai-schedule-role",
         project=config.project_id,
-        role_id=config.scheduler_role_id,
+        role_id=f"{config.scheduler_role_id}_{role_suffix.hex}",
         title="BakeSight instance scheduler",
         permissions=["compute.instances.start", "compute.instances.stop"],
     )
@@ -108,6 +132,8 @@ def ai_vm(scope: Construct, config: AiVmConfig) -> AiVmOutput:
         role=scheduler_role.name,
         member=f"serviceAccount:service-{project.number}@compute-system.iam.gserviceaccount.com",
     )
+    # Attaching the schedule right after the grant fails with 412 until the grant propagates.
+    scheduler_ready = propagation_wait(scope, "ai-schedule-agent-propagation", [scheduler_grant])
 
     instance = ComputeInstance(
         scope,
@@ -150,68 +176,55 @@ def ai_vm(scope: Construct, config: AiVmConfig) -> AiVmOutput:
         resource_policies=[schedule.id],
         allow_stopping_for_update=True,
         deletion_protection=config.deletion_protection,
-        depends_on=[*config.depends_on, scheduler_grant],  # type: ignore[list-item]
+        depends_on=[*config.depends_on, scheduler_grant, scheduler_ready],  # type: ignore[list-item]
     )
     return AiVmOutput(instance=instance, internal_ip=config.address.address)
 
 
-_STARTUP_SCRIPT = """#!/bin/bash
-# BakeSight AI: install from the stack's archive (when it changed) and start, at every boot.
-set -euo pipefail
-ARCHIVE_URI='@ARCHIVE_URI@'
-GALLERY_URI='@GALLERY_URI@'
-PROJECT='@PROJECT@'
-SECRET='@SECRET@'
-SECRET_VERSION='@SECRET_VERSION@'
-APP_DIR='@APP_DIR@'
-ENV_FILE='@ENV_FILE@'
-MARKER="$APP_DIR/.installed-from"
-log() { echo "bakesight-ai-startup: $*"; }
-
-if [ "$(cat "$MARKER" 2>/dev/null || true)" != "$ARCHIVE_URI" ]; then
-  log "installing $ARCHIVE_URI"
-  work="$(mktemp -d)"
-  gcloud storage cp "$ARCHIVE_URI" "$work/ai.tar.gz"
-  mkdir -p "$work/app"
-  tar -xzf "$work/ai.tar.gz" -C "$work/app"
-  for needed in scripts/install_ai.sh systemd/ai-inference.service; do
-    if [ ! -f "$work/app/$needed" ]; then log "archive has no $needed"; exit 1; fi
-  done
-  rm -rf "$APP_DIR"
-  mv "$work/app" "$APP_DIR"
-  (cd "$APP_DIR" && bash scripts/install_ai.sh)
-  install -m 0644 "$APP_DIR/systemd/ai-inference.service" /etc/systemd/system/ai-inference.service
-  echo "$ARCHIVE_URI" > "$MARKER"
-  rm -rf "$work"
-fi
-
-# Fetched at every boot, at the version pinned in this script, so a rotated key reaches the VM
-# on its next start without anyone copying it.
-umask 077
-key="$(gcloud secrets versions access "$SECRET_VERSION" --secret="$SECRET" --project="$PROJECT")"
-printf 'AI_ADMIN_KEY=%s\\nAI_GALLERY=%s\\n' "$key" "$GALLERY_URI" > "$ENV_FILE.new"
-mv "$ENV_FILE.new" "$ENV_FILE"
-systemctl daemon-reload
-systemctl enable ai-inference
-systemctl restart ai-inference
-log "ai-inference started"
-"""
-
-
 def startup_script(config: AiVmConfig) -> str:
-    """The boot script; its values may be Terraform references, filled in at apply."""
+    """The boot script (stacks/vm_startup.sh); its values may be Terraform references."""
+    return render_startup(
+        config.paths,
+        archive_uri=config.archive_uri,
+        gallery_uri=config.gallery_uri,
+        project=config.project_id,
+        secret=config.admin_key_secret_id,
+        secret_version=config.admin_key_secret_version,
+    )
+
+
+def render_startup(
+    paths: StartupPaths,
+    *,
+    archive_uri: str,
+    gallery_uri: str,
+    project: str,
+    secret: str,
+    secret_version: str,
+) -> str:
+    """Fill in the template; values and paths are quoted by the template (single quotes)."""
+    template = STARTUP_TEMPLATE.read_text()
     # Terraform interpolates `${` and `%{` in every string: the bash text must use neither.
-    assert "${" not in _STARTUP_SCRIPT and "%{" not in _STARTUP_SCRIPT
+    assert "${" not in template and "%{" not in template
     values = {
-        "@ARCHIVE_URI@": config.archive_uri,
-        "@GALLERY_URI@": config.gallery_uri,
-        "@PROJECT@": config.project_id,
-        "@SECRET@": config.admin_key_secret_id,
-        "@SECRET_VERSION@": config.admin_key_secret_version,
-        "@APP_DIR@": APP_DIR,
-        "@ENV_FILE@": ENV_FILE,
+        "ARCHIVE_URI": archive_uri,
+        "GALLERY_URI": gallery_uri,
+        "PROJECT": project,
+        "SECRET": secret,
+        "SECRET_VERSION": secret_version,
+        "APP_LINK": paths.app_link,
+        "RELEASES": paths.releases,
+        "ENV_FILE": paths.env_file,
+        "UNIT_DIR": paths.unit_dir,
+        "TORCH_INDEX_URL": TORCH_INDEX_URL,
+        "ATTEMPTS": str(paths.attempts),
+        "RETRY_SECONDS": str(paths.retry_seconds),
+        "RETRY_LATER_SECONDS": str(paths.retry_later_seconds),
     }
-    script = _STARTUP_SCRIPT
-    for placeholder, value in values.items():
-        script = script.replace(placeholder, value)
+    script = template
+    for name, value in values.items():
+        assert "'" not in value, f"{name} would break the script's quoting: {value!r}"
+        script = script.replace(f"@{name}@", value)
+    left = re.findall(r"@[A-Z_]+@", script)
+    assert not left, f"placeholders left unfilled: {left}"
     return script

@@ -4,6 +4,11 @@ The archive is built at synth from the repository files Central's Dockerfile use
 image tag, so an unchanged source is never rebuilt and a changed one is a new Cloud Run revision.
 The build is a `terraform_data` resource running `gcloud builds submit` once per tag: the
 repository it pushes to is created by this same stack, so the build cannot happen before apply.
+
+The build runs in `build_region` (a region every new project may build in; stacks/zones.py) and
+stages its source in the stack's own builds bucket: without `--gcs-source-staging-dir`, gcloud
+creates a `<project>_cloudbuild` bucket in the US that the builder account cannot read and that
+`destroy` never removes.
 """
 
 from __future__ import annotations
@@ -24,17 +29,27 @@ from cdktf_cdktf_provider_google.storage_bucket_object import StorageBucketObjec
 from constructs import Construct
 
 from stacks.archive import Archive
+from stacks.dockerfile import copy_sources
 
 CLOUDBUILD_CONFIG = Path(__file__).with_name("central.cloudbuild.yaml")
-# The build context is the repository root; these are what central/Dockerfile copies (and the
-# .dockerignore that says so), so the image tag changes only when they do.
-CENTRAL_SOURCES = ("central", "contract", "pyproject.toml", "README.md", ".dockerignore")
+CENTRAL_DOCKERFILE = "central/Dockerfile"
+STAGING_PREFIX = "staging"
+
+
+def central_sources(repo_root: Path) -> tuple[str, ...]:
+    """The build context: what central/Dockerfile copies, the Dockerfile and the .dockerignore.
+
+    Derived from the Dockerfile itself, so the archive (and the image tag, its hash) follows it.
+    """
+    dockerfile = repo_root / CENTRAL_DOCKERFILE
+    copied = copy_sources(dockerfile.read_text()) if dockerfile.is_file() else ()
+    return (*copied, CENTRAL_DOCKERFILE, ".dockerignore")
 
 
 @dataclass(frozen=True)
 class CentralImageConfig:
     project_id: str
-    region: str
+    build_region: str
     repository_url: str
     source: Archive
     builds_bucket: StorageBucket
@@ -68,8 +83,9 @@ def central_image(scope: Construct, config: CentralImageConfig) -> CentralImageO
             "gcloud builds submit",
             f"gs://{config.builds_bucket.name}/{source_object.name}",
             f"--project={shlex.quote(config.project_id)}",
-            f"--region={shlex.quote(config.region)}",
+            f"--region={shlex.quote(config.build_region)}",
             f"--config={cloudbuild_asset.path}",
+            f"--gcs-source-staging-dir=gs://{config.builds_bucket.name}/{STAGING_PREFIX}",
             f"--substitutions=_IMAGE={image}",
             f"--service-account=projects/{config.project_id}/serviceAccounts/"
             f"{config.builder_email}",

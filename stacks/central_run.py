@@ -80,6 +80,10 @@ def central_run(scope: Construct, config: CentralRunConfig) -> CentralRunOutput:
             name="CREATE_TABLES", value="1" if config.create_tables else "0"
         )
     )
+    # Cloud Run does not set it; client libraries and trace correlation in logs need it.
+    env.append(
+        CloudRunV2ServiceTemplateContainersEnv(name="GOOGLE_CLOUD_PROJECT", value=config.project_id)
+    )
     service = CloudRunV2Service(
         scope,
         "central",

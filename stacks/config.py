@@ -14,20 +14,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from stacks.zones import DEFAULT_BUILD_REGION, UNRESTRICTED_BUILD_REGIONS, accelerator_problem
+
 ENV_PREFIX = "BAKESIGHT_"
 
 # Every setting: context key -> (default, what it is). `None` as default means required.
 SETTINGS: dict[str, tuple[str | None, str]] = {
     "project_id": (None, "the GCP project id to deploy into"),
     "region": ("asia-northeast3", "region of every regional resource"),
-    "zone": ("asia-northeast3-a", "zone of the GPU VM (must have T4 GPUs)"),
+    "zone": ("asia-northeast3-b", "zone of the GPU VM (must offer its GPU: stacks/zones.py)"),
     "prefix": ("bake-sight", "prefix of every resource name"),
     "central_image": ("", "Central's image; empty: Cloud Build builds central/Dockerfile"),
+    "build_region": (DEFAULT_BUILD_REGION, "where Cloud Build builds Central's image"),
     "opening_hours": ("08:00-22:00", "HH:MM-HH:MM the GPU VM runs; it is stopped outside them"),
     "time_zone": ("Asia/Seoul", "IANA time zone of opening_hours"),
     "deletion_protection": ("false", "protect Cloud SQL, the VM and Cloud Run from destroy"),
     "create_tables": ("true", "let Central create its tables at start (CREATE_TABLES)"),
 }
+
+# Hex characters of the random suffix on the custom role id (see ResourceNames.scheduler_role).
+ROLE_SUFFIX_CHARS = 6
 
 # RFC 1035 labels: what Compute Engine, Cloud SQL, Cloud Run and Artifact Registry accept.
 _RFC1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -85,6 +91,8 @@ class ResourceNames:
     bucket_cctv: str
     bucket_models: str
     bucket_builds: str
+    # Terraform's state: created by `nox -s deploy` before the first apply, never by the stack.
+    bucket_state: str
     # MySQL names, not GCP resource names: underscores are fine here (runbook values).
     database: str = "bake_sight_demo"
     database_user: str = "demo"
@@ -109,11 +117,14 @@ class ResourceNames:
             central_account=f"{p}-central-run",
             ai_account=f"{p}-ai-vm",
             builder_account=f"{p}-builder",
+            # The stack appends a random suffix: a deleted custom role id stays reserved for up to
+            # 37 days, so a fixed id would make every redeploy after a destroy fail.
             scheduler_role=p.replace("-", "_") + "_instance_scheduler",
             bucket_tray=f"{project_id}-{p}-tray",
             bucket_cctv=f"{project_id}-{p}-cctv",
             bucket_models=f"{project_id}-{p}-models",
             bucket_builds=f"{project_id}-{p}-builds",
+            bucket_state=f"{project_id}-{p}-tfstate",
         )
 
     def problems(self) -> list[str]:
@@ -143,10 +154,21 @@ class ResourceNames:
         ]
         rules += [
             (attr, _bucket, "lowercase letters, digits, - and _, 3 to 63 characters, no 'goog'")
-            for attr in ("bucket_tray", "bucket_cctv", "bucket_models", "bucket_builds")
+            for attr in (
+                "bucket_tray",
+                "bucket_cctv",
+                "bucket_models",
+                "bucket_builds",
+                "bucket_state",
+            )
         ]
         rules.append(
-            ("scheduler_role", _custom_role_id, "letters, digits, _ and ., 3 to 64 characters")
+            (
+                "scheduler_role",
+                _custom_role_id,
+                f"letters, digits, _ and ., 3 to {64 - ROLE_SUFFIX_CHARS - 1} characters "
+                "before the stack's random suffix",
+            )
         )
         return [
             f"{attr} {getattr(self, attr)!r} is not a valid GCP name ({rule})"
@@ -161,9 +183,10 @@ class StackConfig:
 
     project_id: str
     region: str = "asia-northeast3"
-    zone: str = "asia-northeast3-a"
+    zone: str = "asia-northeast3-b"
     prefix: str = "bake-sight"
     central_image: str = ""
+    build_region: str = DEFAULT_BUILD_REGION
     opening_hours: OpeningHours = field(
         default_factory=lambda: OpeningHours("08:00", "22:00", "Asia/Seoul")
     )
@@ -174,6 +197,13 @@ class StackConfig:
     vm_subnet_range: str = "10.10.0.0/24"
     run_subnet_range: str = "10.10.1.0/24"
     ai_port: int = 9000
+    # Sizes, read by the stack and by `nox -s cost` (which must not load the provider bindings).
+    machine_type: str = "n1-standard-4"
+    accelerator: str = "nvidia-tesla-t4"
+    boot_disk_gb: int = 100
+    # Smallest tier that runs the demo; shared-core tiers exist only in the Enterprise edition.
+    sql_tier: str = "db-g1-small"
+    sql_disk_gb: int = 10
 
     @property
     def names(self) -> ResourceNames:
@@ -218,7 +248,17 @@ def load_config(context: Callable[[str], Any], environ: Mapping[str, str]) -> St
     if not _REGION.match(region):
         problems.append(f"region {region!r} is not a GCP region name like asia-northeast3")
     if not re.fullmatch(rf"{re.escape(region)}-[a-z]", zone):
-        problems.append(f"zone {zone!r} is not a zone of region {region!r} (like {region}-a)")
+        problems.append(f"zone {zone!r} is not a zone of region {region!r} (like {region}-b)")
+    else:
+        gpu_problem = accelerator_problem(StackConfig.accelerator, zone)
+        if gpu_problem:
+            problems.append(gpu_problem)
+    build_region = raw["build_region"]
+    if build_region not in UNRESTRICTED_BUILD_REGIONS:
+        problems.append(
+            f"build_region {build_region!r} may refuse builds in a new project; use one of "
+            f"{', '.join(sorted(UNRESTRICTED_BUILD_REGIONS))}"
+        )
     prefix = raw["prefix"]
     if not _RFC1035.match(prefix):
         problems.append(
@@ -250,6 +290,7 @@ def load_config(context: Callable[[str], Any], environ: Mapping[str, str]) -> St
         zone=zone,
         prefix=prefix,
         central_image=image,
+        build_region=build_region,
         opening_hours=OpeningHours(
             raw["opening_hours"][:5], raw["opening_hours"][6:], raw["time_zone"]
         ),
@@ -278,7 +319,7 @@ def _account_id(value: str) -> bool:
 
 
 def _custom_role_id(value: str) -> bool:
-    return bool(re.fullmatch(r"[a-zA-Z0-9_.]{3,64}", value))
+    return bool(re.fullmatch(rf"[a-zA-Z0-9_.]{{3,{64 - ROLE_SUFFIX_CHARS - 1}}}", value))
 
 
 def _bucket(value: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import jsii
-from cdktf import IAspect, TerraformResource
+from cdktf import IAspect, TerraformDataSource, TerraformResource
 from cdktf_cdktf_provider_google.project_service import ProjectService
 from constructs import Construct, IConstruct
 
@@ -55,15 +55,16 @@ def project_services(scope: Construct, config: ProjectServicesConfig) -> Project
 
 @jsii.implements(IAspect)
 class DependOnServices:
-    """Makes every google resource wait for the APIs: otherwise the first apply on an empty project
-    races the API enablement and fails with 'API has not been used in project'."""
+    """Makes every google resource and data source wait for the APIs: otherwise the first apply on
+    an empty project races the API enablement and fails with 'API has not been used in project'
+    (`data.google_project` needs the Resource Manager API before it can be read)."""
 
     def __init__(self, services: ProjectServicesOutput) -> None:
         self._services = services.services
 
     def visit(self, node: IConstruct) -> None:
         if (
-            isinstance(node, TerraformResource)
+            isinstance(node, TerraformResource | TerraformDataSource)
             and node.terraform_resource_type.startswith("google_")
             and node.terraform_resource_type != "google_project_service"
         ):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from cdktf_cdktf_provider_google.artifact_registry_repository import (
     ArtifactRegistryRepository,
     ArtifactRegistryRepositoryCleanupPolicies,
+    ArtifactRegistryRepositoryCleanupPoliciesCondition,
     ArtifactRegistryRepositoryCleanupPoliciesMostRecentVersions,
 )
 from cdktf_cdktf_provider_google.artifact_registry_repository_iam_member import (
@@ -41,15 +42,25 @@ def registry(scope: Construct, config: RegistryConfig) -> RegistryOutput:
         repository_id=config.repository_id,
         format="DOCKER",
         description="BakeSight Central images",
-        # Every source change is a new tag; keep the last few so storage does not grow all demo.
+        # Every source change is a new tag. A KEEP policy alone deletes nothing: versions older
+        # than a week are deleted, except the five most recent (KEEP wins over DELETE), so the
+        # running image and a few to roll back to always stay.
+        cleanup_policy_dry_run=False,
         cleanup_policies=[
+            ArtifactRegistryRepositoryCleanupPolicies(
+                id="delete-old",
+                action="DELETE",
+                condition=ArtifactRegistryRepositoryCleanupPoliciesCondition(
+                    tag_state="ANY", older_than=f"{7 * 24 * 3600}s"
+                ),
+            ),
             ArtifactRegistryRepositoryCleanupPolicies(
                 id="keep-recent",
                 action="KEEP",
                 most_recent_versions=ArtifactRegistryRepositoryCleanupPoliciesMostRecentVersions(
                     keep_count=5
                 ),
-            )
+            ),
         ],
     )
     bindings = tuple(

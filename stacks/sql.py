@@ -30,8 +30,8 @@ class SqlConfig:
     database_name: str
     user_name: str
     deletion_protection: bool
-    # Smallest tier that runs the demo; shared-core tiers exist only in the Enterprise edition.
-    tier: str = "db-g1-small"
+    tier: str  # StackConfig.sql_tier
+    disk_gb: int
     database_version: str = "MYSQL_8_0"
 
 
@@ -68,6 +68,8 @@ def sql(scope: Construct, config: SqlConfig) -> SqlOutput:
             tier=config.tier,
             edition="ENTERPRISE",
             availability_type="ZONAL",
+            disk_size=config.disk_gb,
+            disk_type="PD_SSD",
             disk_autoresize=True,
             deletion_protection_enabled=config.deletion_protection,
             backup_configuration=SqlDatabaseInstanceSettingsBackupConfiguration(

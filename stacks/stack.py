@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cdktf import Aspects, AssetType, TerraformAsset, TerraformOutput, TerraformStack
+from cdktf import (
+    Aspects,
+    AssetType,
+    GcsBackend,
+    TerraformAsset,
+    TerraformOutput,
+    TerraformStack,
+)
 from cdktf_cdktf_provider_google.provider import GoogleProvider
 from cdktf_cdktf_provider_google.storage_bucket_object import StorageBucketObject
 from cdktf_cdktf_provider_random.password import Password
@@ -14,9 +21,10 @@ from constructs import Construct
 from stacks.ai_vm import AiVmConfig, ai_vm
 from stacks.archive import build_archive
 from stacks.buckets import BucketConfig, BucketsConfig, buckets
-from stacks.central_image import CENTRAL_SOURCES, CentralImageConfig, central_image
+from stacks.central_image import CentralImageConfig, central_image, central_sources
 from stacks.central_run import CentralRunConfig, SecretEnv, central_run
 from stacks.config import StackConfig
+from stacks.iam import propagation_wait
 from stacks.network import NetworkConfig, network
 from stacks.project_services import DependOnServices, ProjectServicesConfig, project_services
 from stacks.registry import RegistryConfig, registry
@@ -29,11 +37,19 @@ from stacks.service_accounts import (
 )
 from stacks.sql import SqlConfig, sql
 
-# What the GPU VM installs from: the AI package, its installer and unit, and the project metadata
-# its installer reads (pyproject's readme is README.md).
-AI_SOURCES = ("ai", "contract", "scripts", "systemd", "pyproject.toml", "README.md")
-AI_REQUIRED = ("scripts/install_ai.sh", "systemd/ai-inference.service")
+# What the GPU VM installs from: the AI package (with the smoke test's samples), the contract, its
+# installer and unit, the project metadata its installer reads (pyproject's readme is README.md),
+# and noxfile.py for `nox -s gpu_smoke` there. tests/stacks/test_shipped_files.py proves the list
+# holds everything install_ai.sh, the unit and gpu_smoke use.
+AI_SOURCES = ("ai", "contract", "scripts", "systemd", "pyproject.toml", "README.md", "noxfile.py")
+AI_REQUIRED = (
+    "scripts/install_ai.sh",
+    "systemd/ai-inference.service",
+    "noxfile.py",
+    "ai/smoke_samples/manifest.json",
+)
 
+STATE_PREFIX = "bakesight"  # objects: <prefix>/default.tfstate in the state bucket
 ADMIN_KEY = "BAKE_SIGHT_ADMIN_KEY"
 AI_ADMIN_KEY = "BAKE_SIGHT_AI_ADMIN_KEY"
 GALLERY_PREFIX = "gallery/"
@@ -50,6 +66,9 @@ class BakeSightStack(TerraformStack):
         names = config.names
         project, region = config.project_id, config.region
 
+        # State lives in a versioned bucket of the project (`nox -s deploy` creates it before the
+        # first apply), so a destroy from any clone sees what was deployed.
+        GcsBackend(self, bucket=names.bucket_state, prefix=STATE_PREFIX)
         GoogleProvider(self, "google", project=project, region=region, zone=config.zone)
         RandomProvider(self, "random")
         apis = project_services(self, ProjectServicesConfig(project_id=project))
@@ -179,6 +198,8 @@ class BakeSightStack(TerraformStack):
                 database_name=names.database,
                 user_name=names.database_user,
                 deletion_protection=config.deletion_protection,
+                tier=config.sql_tier,
+                disk_gb=config.sql_disk_gb,
             ),
         )
 
@@ -230,6 +251,9 @@ class BakeSightStack(TerraformStack):
                 admin_key_secret_version=ai_secret.version_number,
                 opening_hours=config.opening_hours,
                 deletion_protection=config.deletion_protection,
+                machine_type=config.machine_type,
+                accelerator=config.accelerator,
+                boot_disk_gb=config.boot_disk_gb,
                 # What the boot script needs must exist before the first boot: the archive and
                 # the right to read it, the key and the right to read it, NAT for downloads.
                 depends_on=(
@@ -253,7 +277,7 @@ class BakeSightStack(TerraformStack):
         image_dependencies: tuple[object, ...] = ()
         if config.builds_central:
             central_source = build_archive(
-                repo_root, CENTRAL_SOURCES, work_dir / "central-source.tar.gz"
+                repo_root, central_sources(repo_root), work_dir / "central-source.tar.gz"
             )
             if "central/Dockerfile" not in central_source.members:
                 self.warnings.append(
@@ -264,16 +288,23 @@ class BakeSightStack(TerraformStack):
                 self,
                 CentralImageConfig(
                     project_id=project,
-                    region=region,
+                    build_region=config.build_region,
                     repository_url=repo.url,
                     source=central_source,
                     builds_bucket=storage.buckets["builds"],
                     builder_email=accounts.accounts["builder"].email,
+                    # The push needs the writer grant in effect, not only created.
                     depends_on=(
                         repo.repository,
-                        *repo.writer_bindings,
-                        *storage.grants["builds"],
-                        *accounts.project_grants["builder"],
+                        propagation_wait(
+                            self,
+                            "builder-grants-propagation",
+                            [
+                                *repo.writer_bindings,
+                                *storage.grants["builds"],
+                                *accounts.project_grants["builder"],
+                            ],
+                        ),
                     ),
                 ),
             )
@@ -309,9 +340,12 @@ class BakeSightStack(TerraformStack):
                 create_tables=config.create_tables,
                 deletion_protection=config.deletion_protection,
                 # A revision that cannot read its secrets, pull its image or reach the database
-                # never becomes ready.
+                # never becomes ready; with CREATE_TABLES=1 its first start needs the database
+                # and the user to exist.
                 depends_on=(
                     *image_dependencies,
+                    database.database,
+                    database.user,
                     *accounts.project_grants["central"],
                     *(
                         binding

@@ -62,6 +62,16 @@ def test_the_install_script_creates_what_the_unit_uses():
 
     assert f'SERVICE_USER="{service["User"]}"' in script
     assert 'VENV="${APP_DIR}/.venv"' in script
-    assert 'ENV_FILE="/etc/ai-inference.env"' in script
+    assert 'ENV_FILE="${AI_ENV_FILE:-/etc/ai-inference.env}"' in script
     assert 'TORCH_SPEC="torch==2.13.0"' in script
-    assert '"${APP_DIR}[ai]"' in script
+    # The service and nox (for `nox -s gpu_smoke` with this venv).
+    assert '"${APP_DIR}[ai,smoke]"' in script
+
+
+def test_the_install_checks_import_modules_that_exist():
+    script = (ROOT / "scripts" / "install_ai.sh").read_text()
+    [check] = [line for line in script.splitlines() if "-c 'import ai." in line]
+    modules = check.split("-c 'import ", 1)[1].split("'", 1)[0].split(", ")
+    for module in modules:
+        path = ROOT / Path(*module.split("."))
+        assert path.with_suffix(".py").is_file() or (path / "__init__.py").is_file(), module

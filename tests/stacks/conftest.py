@@ -15,6 +15,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 from stacks.config import StackConfig  # noqa: E402
 
 PROJECT = "bakesight-test"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,8 @@ class Synth:
 
 
 def fake_repo(root: Path) -> Path:
-    """The files the archives are built from, as the other branches will add them."""
+    """A tiny tree for the archive mechanics (caches, modes, reproducibility); the stack itself is
+    synthesized from the real repository."""
     files = {
         "ai/__init__.py": "",
         "ai/server.py": "print('ai')\n",
@@ -42,7 +44,6 @@ def fake_repo(root: Path) -> Path:
         "scripts/install_ai.sh": "#!/bin/bash\necho install\n",
         "systemd/ai-inference.service": "[Service]\nEnvironmentFile=/etc/ai-inference.env\n",
         "central/__init__.py": "",
-        "central/Dockerfile": "FROM python:3.11-slim\n",
         "pyproject.toml": "[project]\nname = 'bakesight'\n",
         "README.md": "# BakeSight\n",
     }
@@ -55,8 +56,9 @@ def fake_repo(root: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def stacks_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return fake_repo(tmp_path_factory.mktemp("repo"))
+def stacks_repo() -> Path:
+    """The real checkout: the archives hold what the VM and Cloud Build will really get."""
+    return REPO_ROOT
 
 
 def _synth(config: StackConfig, repo: Path, work_dir: Path) -> Synth:

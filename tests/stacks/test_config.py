@@ -18,9 +18,11 @@ def _load(env: dict[str, str], context: dict[str, object] | None = None):
     return load_config((context or {}).get, env)
 
 
-def test_defaults_are_the_runbooks_seoul_values() -> None:
+def test_defaults_are_seoul_in_a_zone_with_t4_gpus() -> None:
     config = _load({"BAKESIGHT_PROJECT_ID": "bakesight-demo"})
-    assert (config.region, config.zone) == ("asia-northeast3", "asia-northeast3-a")
+    # The runbook's asia-northeast3-a has no T4: the VM would fail after everything else exists.
+    assert (config.region, config.zone) == ("asia-northeast3", "asia-northeast3-b")
+    assert config.build_region == "asia-east1"
     assert config.opening_hours.start_cron == "0 8 * * *"
     assert config.opening_hours.stop_cron == "0 22 * * *"
     assert config.opening_hours.time_zone == "Asia/Seoul"
@@ -103,3 +105,33 @@ def test_app_reports_bad_configuration_in_one_line_without_a_traceback(tmp_path:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("bakesight stacks: missing configuration: project_id")
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_zone_without_the_gpu_is_refused_at_synth_naming_the_good_ones() -> None:
+    with pytest.raises(ConfigError) as error:
+        _load({"BAKESIGHT_PROJECT_ID": "bakesight-demo", "BAKESIGHT_ZONE": "asia-northeast3-a"})
+    message = str(error.value)
+    assert "zone 'asia-northeast3-a' offers no nvidia-tesla-t4 GPU" in message
+    assert "asia-northeast3-b, asia-northeast3-c" in message and "gpu-regions-zones" in message
+    assert _load({"BAKESIGHT_PROJECT_ID": "bakesight-demo", "BAKESIGHT_ZONE": "asia-northeast3-c"})
+
+
+def test_a_build_region_new_projects_may_not_use_is_refused() -> None:
+    with pytest.raises(ConfigError, match="build_region 'asia-northeast3' may refuse builds"):
+        _load(
+            {"BAKESIGHT_PROJECT_ID": "bakesight-demo", "BAKESIGHT_BUILD_REGION": "asia-northeast3"}
+        )
+
+
+def test_cdktf_json_zone_is_valid() -> None:
+    import json
+
+    context = json.loads((REPO_ROOT / "cdktf.json").read_text())["context"]
+    config = _load({"BAKESIGHT_PROJECT_ID": "bakesight-demo"}, context)
+    assert config.zone == "asia-northeast3-b"
+
+
+def test_the_custom_role_id_leaves_room_for_the_random_suffix() -> None:
+    long_prefix = "b" + "-x" * 25  # 51 characters: fine as a prefix, too long a role id
+    names = ResourceNames.derive("bakesight-demo", long_prefix)
+    assert any(p.startswith("scheduler_role") for p in names.problems())

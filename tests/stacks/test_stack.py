@@ -6,6 +6,7 @@ JSON is used where a requirement is an absence or an exact set.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 
@@ -303,7 +304,7 @@ def test_gpu_vm_matches_the_runbook_without_external_ip(synth: Synth) -> None:
         "google_compute_instance",
         {
             "machine_type": "n1-standard-4",
-            "zone": "asia-northeast3-a",
+            "zone": "asia-northeast3-b",
             "guest_accelerator": [{"type": "nvidia-tesla-t4", "count": 1}],
             "scheduling": {"on_host_maintenance": "TERMINATE", "automatic_restart": True},
             "boot_disk": {
@@ -343,6 +344,11 @@ def test_gpu_vm_stops_outside_opening_hours(synth: Synth) -> None:
     )
     vm = synth.resource("google_compute_instance", "ai-vm")
     assert "google_project_iam_member.ai-schedule-agent" in vm["depends_on"]
+    # ... and on the wait for that grant to take effect (attaching the schedule sooner is a 412).
+    assert "terraform_data.ai-schedule-agent-propagation" in vm["depends_on"]
+    wait = synth.resource("terraform_data", "ai-schedule-agent-propagation")
+    assert wait["depends_on"] == ["google_project_iam_member.ai-schedule-agent"]
+    assert wait["provisioner"][0]["local-exec"]["command"] == "sleep 120"
 
 
 def test_vm_installs_the_uploaded_archive_and_reads_its_key_at_boot(synth: Synth) -> None:
@@ -362,13 +368,15 @@ def test_vm_installs_the_uploaded_archive_and_reads_its_key_at_boot(synth: Synth
     )
     assert 'gcloud storage cp "$ARCHIVE_URI"' in script
     assert "gcloud secrets versions access" in script
-    assert "AI_ADMIN_KEY=%s" in script and "ENV_FILE='/etc/ai-inference.env'" in script
+    assert "ENV_FILE='/etc/ai-inference.env'" in script
     # The product gallery lives in the models bucket, where the AI may write under gallery/ only.
     assert re.search(r"GALLERY_URI='gs://[a-z0-9-]+-models/gallery/gallery\.pt'", script)
-    assert "AI_GALLERY=%s" in script
-    assert "bash scripts/install_ai.sh" in script
-    assert "/etc/systemd/system/ai-inference.service" in script
-    assert "systemctl enable ai-inference" in script and "scp" not in script
+    # AI_DEVICE=cuda: a torch that cannot see the T4 stops the service instead of using the CPU.
+    assert "AI_ADMIN_KEY=%s\\nAI_GALLERY=%s\\nAI_DEVICE=cuda\\n" in script
+    assert "TORCH_INDEX_URL='https://download.pytorch.org/whl/cu128'" in script
+    assert "APP_LINK='/opt/ai-inference'" in script and "UNIT_DIR='/etc/systemd/system'" in script
+    assert "bash scripts/install_ai.sh" in script and "scp" not in script
+    # (What the script does at boot is tested by simulated boots in test_vm_startup.py.)
     assert "google_storage_bucket_object.ai-archive-object" in vm["depends_on"]
     assert "google_compute_router_nat.nat" in vm["depends_on"]
     assert "google_storage_bucket_iam_member.bucket-models-objectViewer-ai" in vm["depends_on"]
@@ -383,7 +391,13 @@ def test_ai_archive_is_built_from_the_repo(synth: Synth) -> None:
 
     with tarfile.open(synth.work_dir / "ai-inference.tar.gz") as tar:
         names = tar.getnames()
-    assert {"scripts/install_ai.sh", "systemd/ai-inference.service", "ai/server.py"} <= set(names)
+    assert {
+        "scripts/install_ai.sh",
+        "systemd/ai-inference.service",
+        "noxfile.py",
+        "ai/smoke.py",
+        "ai/smoke_samples/manifest.json",
+    } <= set(names)
 
 
 # --- Central on Cloud Run ------------------------------------------------------------------------
@@ -434,7 +448,15 @@ def test_central_reads_pinned_secret_versions_as_env(synth: Synth) -> None:
         0
     ]
     env = {e["name"]: e for e in container["env"]}
-    assert set(env) == {"ADMIN_KEY", "AI_ADMIN_KEY", "DATABASE_URL", "AI_BASE_URL", "CREATE_TABLES"}
+    assert set(env) == {
+        "ADMIN_KEY",
+        "AI_ADMIN_KEY",
+        "DATABASE_URL",
+        "AI_BASE_URL",
+        "CREATE_TABLES",
+        "GOOGLE_CLOUD_PROJECT",
+    }
+    assert env["GOOGLE_CLOUD_PROJECT"]["value"] == PROJECT
     assert "PORT" not in env  # Cloud Run sets it and refuses it as a declared variable
     assert env["CREATE_TABLES"]["value"] == "1"
     expected = {
@@ -487,7 +509,8 @@ def test_central_image_is_built_by_cloud_build_from_the_uploaded_source(synth: S
 def test_given_image_skips_the_build_and_protection_is_configurable(
     synth_with_image: Synth,
 ) -> None:
-    assert synth_with_image.resources("terraform_data") == {}
+    assert "central-image-build" not in synth_with_image.resources("terraform_data")
+    assert "builder-grants-propagation" not in synth_with_image.resources("terraform_data")
     service = synth_with_image.resource("google_cloud_run_v2_service", "central")
     container = service["template"]["containers"][0]
     assert container["image"] == "asia-northeast3-docker.pkg.dev/other/repo/central:v1"
@@ -527,3 +550,140 @@ def test_the_ai_may_write_only_its_gallery_in_the_models_bucket(synth: Synth) ->
         'resource.name.startsWith("projects/_/buckets/'
     )
     assert writer["condition"]["expression"].endswith('/objects/gallery/")')
+
+
+# --- the dependency graph: what an empty project needs first ---------------------------------
+
+ADDRESS = re.compile(r"\$\{(data\.)?([a-z0-9_]+)\.([A-Za-z0-9_-]+)")
+
+
+def graph(synth: Synth) -> dict[str, set[str]]:
+    """address -> the addresses it waits for (depends_on and references in its values)."""
+    nodes: dict[str, set[str]] = {}
+    for kind, section in (("", "resource"), ("data.", "data")):
+        for resource_type, resources in synth.doc.get(section, {}).items():
+            for name, body in resources.items():
+                refs = {f"{d or ''}{t}.{n}" for d, t, n in ADDRESS.findall(json.dumps(body))} | set(
+                    body.get("depends_on", [])
+                )
+                nodes[f"{kind}{resource_type}.{name}"] = refs
+    return nodes
+
+
+def waits_for(nodes: dict[str, set[str]], start: str, target: str) -> bool:
+    seen, todo = set(), [start]
+    while todo:
+        node = todo.pop()
+        if node == target:
+            return True
+        if node not in seen:
+            seen.add(node)
+            todo.extend(nodes.get(node, ()))
+    return False
+
+
+def test_every_dependency_exists_and_there_is_no_cycle(synth: Synth) -> None:
+    nodes = graph(synth)
+    for node, deps in nodes.items():
+        missing = {d for d in deps if d not in nodes and not d.startswith(("var.", "local."))}
+        assert not missing, f"{node} depends on what the stack does not declare: {missing}"
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        if state.get(node) == 1:
+            raise AssertionError(f"dependency cycle: {' -> '.join([*path, node])}")
+        if state.get(node) == 2:
+            return
+        state[node] = 1
+        for dep in nodes.get(node, ()):
+            visit(dep, [*path, node])
+        state[node] = 2
+
+    for node in nodes:
+        visit(node, [])
+
+
+def test_cloud_run_starts_after_its_database_and_user_exist(synth: Synth) -> None:
+    service = synth.resource("google_cloud_run_v2_service", "central")
+    assert "google_sql_database.sql-database" in service["depends_on"]
+    assert "google_sql_user.sql-user" in service["depends_on"]
+
+
+def test_the_project_is_read_after_resource_manager_is_enabled(synth: Synth) -> None:
+    project = synth.doc["data"]["google_project"]["project"]
+    assert "google_project_service.service-cloudresourcemanager" in project["depends_on"]
+    nodes = graph(synth)
+    assert waits_for(
+        nodes, "google_project_iam_member.ai-schedule-agent", "data.google_project.project"
+    )
+
+
+def test_the_image_build_waits_for_the_builder_grants_to_take_effect(synth: Synth) -> None:
+    build = synth.resource("terraform_data", "central-image-build")
+    assert "terraform_data.builder-grants-propagation" in build["depends_on"]
+    wait = synth.resource("terraform_data", "builder-grants-propagation")
+    writer = "google_artifact_registry_repository_iam_member.registry-writer-builder"
+    assert writer in wait["depends_on"]
+    assert (
+        "google_storage_bucket_iam_member.bucket-builds-objectViewer-builder"
+        in (wait["depends_on"])
+    )
+    assert f"${{{writer}.id}}" in wait["triggers_replace"]
+
+
+def test_cloud_build_runs_where_new_projects_may_and_stages_in_the_stacks_bucket(
+    synth: Synth,
+) -> None:
+    command = synth.resource("terraform_data", "central-image-build")["provisioner"][0][
+        "local-exec"
+    ]["command"]
+    assert "--region=asia-east1" in command
+    assert "--gcs-source-staging-dir=gs://${google_storage_bucket.bucket-builds.name}/staging" in (
+        command
+    )
+    # The image still lands in Seoul.
+    assert "_IMAGE=asia-northeast3-docker.pkg.dev/" in command
+
+
+def test_the_schedule_role_id_is_new_for_every_deploy(synth: Synth) -> None:
+    role = synth.resource("google_project_iam_custom_role", "ai-schedule-role")
+    assert role["role_id"] == (
+        "bake_sight_instance_scheduler_${random_id.ai-schedule-role-suffix.hex}"
+    )
+    assert synth.resource("random_id", "ai-schedule-role-suffix")["byte_length"] == 3
+
+
+def test_the_registry_cleanup_deletes_old_versions_but_keeps_recent_ones(synth: Synth) -> None:
+    repo = synth.resource("google_artifact_registry_repository", "registry")
+    policies = {p["id"]: p for p in repo["cleanup_policies"]}
+    assert policies["delete-old"]["action"] == "DELETE"
+    assert policies["delete-old"]["condition"] == {"tag_state": "ANY", "older_than": "604800s"}
+    assert policies["keep-recent"]["action"] == "KEEP"
+    assert policies["keep-recent"]["most_recent_versions"]["keep_count"] >= 2
+    assert repo["cleanup_policy_dry_run"] is False
+
+
+def test_state_lives_in_the_projects_versioned_state_bucket(synth: Synth) -> None:
+    assert synth.doc["terraform"]["backend"] == {
+        "gcs": {"bucket": f"{PROJECT}-bake-sight-tfstate", "prefix": "bakesight"}
+    }
+    # The stack never manages its own state bucket (destroy would delete the state mid-way).
+    names = {b["name"] for b in synth.resources("google_storage_bucket").values()}
+    assert f"{PROJECT}-bake-sight-tfstate" not in names
+
+
+def test_the_vm_image_driver_runs_the_cuda_of_the_torch_it_installs() -> None:
+    from pathlib import Path
+
+    from stacks.ai_vm import IMAGE_FAMILY, TORCH_INDEX_URL
+
+    # NVIDIA's minimum Linux driver per CUDA toolkit (CUDA Toolkit release notes, table 3).
+    max_cuda_for_driver = {570: (12, 8), 575: (12, 9), 580: (13, 0)}
+    driver = int(re.search(r"nvidia-(\d+)$", IMAGE_FAMILY).group(1))  # type: ignore[union-attr]
+    cu = re.search(r"/cu(\d+)(\d)$", TORCH_INDEX_URL)
+    assert cu, TORCH_INDEX_URL
+    assert (int(cu.group(1)), int(cu.group(2))) <= max_cuda_for_driver[driver]
+    # The image's own CUDA is the same line, and install_ai.sh defaults to the same index.
+    assert f"cu{cu.group(1)}{cu.group(2)}" in IMAGE_FAMILY
+    script = (Path(__file__).resolve().parents[2] / "scripts" / "install_ai.sh").read_text()
+    assert f'TORCH_INDEX_URL="${{TORCH_INDEX_URL:-{TORCH_INDEX_URL}}}"' in script

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 from starlette.testclient import TestClient
@@ -47,7 +47,9 @@ def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
 
 
-def infer(client: TestClient, frames: list[bytes | str], skus: list[str] = SKUS, **extra: object):
+def infer(
+    client: TestClient, frames: Sequence[bytes | str], skus: list[str] = SKUS, **extra: object
+):
     body = {
         "frames_b64": [f if isinstance(f, str) else images.b64(f) for f in frames],
         "candidate_skus": skus,

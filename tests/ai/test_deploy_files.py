@@ -38,7 +38,7 @@ def test_scripts_are_valid_bash():
 
 def unit() -> configparser.ConfigParser:
     parser = configparser.ConfigParser(interpolation=None, strict=False)
-    parser.optionxform = str  # systemd keys are case-sensitive
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # systemd keys are case-sensitive
     parser.read(UNIT)
     return parser
 

@@ -56,7 +56,7 @@ def test_the_service_keeps_trays_within_AI_TRAY_MEMORY_BYTES(make_client) -> Non
     big = images.png(_noisy_frame(1600, 1200, 3))
     for n in range(6):
         assert infer(client, [big, big], tray_id=f"t{n}").status_code == 200
-        assert client.app.state.trays.nbytes <= budget  # type: ignore[attr-defined]
+        assert client.app.state.trays.nbytes <= budget
     items = [{"sku": "SCONE", "count": 1}]
     newest = client.post("/v1/feedback", json={"tray_id": "t5", "items": items}, headers=AUTH)
     assert newest.status_code == 200

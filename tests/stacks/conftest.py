@@ -12,7 +12,7 @@ import pytest
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from stacks.config import StackConfig  # noqa: E402
+from stacks.config import StackConfig
 
 PROJECT = "bakesight-test"
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,8 @@ def test_ai_archive_holds_what_the_vm_needs_and_no_caches(tmp_path: Path) -> Non
         names = tar.getnames()
         install = tar.getmember("scripts/install_ai.sh")
         assert install.mode & 0o111, "install script must stay executable"
-        assert tar.extractfile("systemd/ai-inference.service").read().startswith(b"[Service]")
+        unit = tar.extractfile("systemd/ai-inference.service")
+        assert unit is not None and unit.read().startswith(b"[Service]")
     assert set(AI_REQUIRED) - {"noxfile.py", "ai/smoke_samples/manifest.json"} <= set(names)
     assert "ai/server.py" in names and "pyproject.toml" in names and "README.md" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]

@@ -27,7 +27,7 @@ from central.ai_client import (
 from tests.ai import images
 
 SKUS = ["BAGEL-PLAIN", "CROISSANT"]
-FAST = Timeouts(connect=0.5, read=0.3, write=0.5, pool=0.5)
+FAST = Timeouts(total=0.6, connect=0.5, pool=0.5)
 GOOD = {
     "decision": "AUTO",
     "reason": "sure",
@@ -71,6 +71,16 @@ class _Handler(BaseHTTPRequestHandler):
         behaviour = self.server.behaviour
         if behaviour == "slow":
             time.sleep(2)
+        if behaviour == "drip":  # every byte arrives before a read timeout, the whole much later
+            body = json.dumps(GOOD).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            for start in range(0, len(body), len(body) // 12 + 1):
+                self.wfile.write(body[start : start + len(body) // 12 + 1])
+                self.wfile.flush()
+                time.sleep(0.15)
+            return
         if behaviour == "hang_up":
             self.connection.close()
             return
@@ -130,8 +140,18 @@ def test_a_slow_service_is_a_read_timeout_and_is_not_retried(server):
     with pytest.raises(AITimeout) as caught:
         call_infer(server.url, transport)
 
-    assert caught.value.phase == "read"
+    assert caught.value.phase in {"read", "total"}
     assert transport.attempts == 1
+
+
+def test_an_answer_dripping_in_slowly_runs_into_the_total_deadline(server):
+    """No single read waits long, but the whole answer takes ~2 s: the 0.6 s deadline holds."""
+    server.behaviour = "drip"
+    started = time.monotonic()
+    with pytest.raises(AITimeout) as caught:
+        call_infer(server.url)
+    assert caught.value.phase == "total"
+    assert time.monotonic() - started < 1.2
 
 
 @pytest.mark.parametrize(

@@ -119,12 +119,14 @@ def count_rows(client: TestClient, table: str) -> int:
 
 
 def run_sql(client: TestClient, sql: str, **params: Any) -> Any:
-    """One statement on the app's database from a connection of its own; the first value."""
+    """One statement on the app's database, committed: its first value, or rows changed."""
 
     async def run() -> Any:
         database = Database(client.app.state.settings.database)  # type: ignore[attr-defined]
         try:
-            return await database.fetch_val(sa.text(sql).bindparams(**params))
+            async with database.transaction() as conn:
+                result = await conn.execute(sa.text(sql).bindparams(**params))
+                return result.scalar() if result.returns_rows else result.rowcount
         finally:
             await database.dispose()
 

@@ -22,10 +22,12 @@ or one of `UNAVAILABLE_ERRORS`, which Central answers with 503 and Retry-After.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,6 +46,8 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     exc.DisconnectionError,
 )
 IntegrityError = exc.IntegrityError
+
+log = logging.getLogger("central.db")
 
 _WRITE = "bakesight_write"  # execution option: this connection's transactions write
 
@@ -107,6 +111,40 @@ async def execute(conn: AsyncConnection, statement: sa.Executable) -> Any:
     if isinstance(statement, sa.Insert):
         return result.lastrowid
     return result.rowcount
+
+
+# Tasks started by `eventually`, kept so they are not garbage-collected mid-way.
+_PENDING: set[asyncio.Task[None]] = set()
+
+
+async def eventually(
+    action: Callable[[], Awaitable[Any]], within_s: float, every_s: float = 0.5
+) -> None:
+    """Run a database clean-up now; while the database is away, keep trying in the background.
+
+    For undoing a failed request's holds (an Idempotency-Key, an inference claim): they would
+    otherwise wait out their lease, though the database is often back within a second or two.
+    """
+    try:
+        await action()
+        return
+    except UNAVAILABLE_ERRORS:
+        pass
+
+    async def retry() -> None:
+        deadline = asyncio.get_running_loop().time() + within_s
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(every_s)
+            try:
+                await action()
+                return
+            except UNAVAILABLE_ERRORS:
+                continue
+        log.warning("a clean-up gave up while the database was away; the lease will free it")
+
+    task = asyncio.create_task(retry())
+    _PENDING.add(task)
+    task.add_done_callback(_PENDING.discard)
 
 
 def _sqlite_transactions(engine: AsyncEngine) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from central.db import UNAVAILABLE_ERRORS, Database, IntegrityError, utcnow
+from central.db import Database, IntegrityError, eventually, utcnow
 from central.errors import ApiError
 from central.tables import idempotency_keys as keys
 
@@ -56,6 +56,8 @@ class KeyClaim:
     key: str
     owner: str
     completed: bool = field(default=False)
+    # The owner this request took the key over from: a request that died holding it.
+    took_over_from: str | None = None
 
     async def complete(self, conn: AsyncConnection, response: JSONResponse) -> None:
         """Store the answer under the key, inside the effect's own transaction.
@@ -93,10 +95,15 @@ async def answer(
     """The endpoint's JSON answer, recorded under its Idempotency-Key (if any) in `conn`'s
     transaction. Call it last inside the transaction that makes the effect."""
     response = JSONResponse(body, status_code=status_code)
-    claim: KeyClaim | None = getattr(request.state, "idempotency", None)
+    claim = key_claim(request)
     if claim is not None:
         await claim.complete(conn, response)
     return response
+
+
+def key_claim(request: Request) -> KeyClaim | None:
+    """The request's hold on its Idempotency-Key, if it sent one."""
+    return getattr(request.state, "idempotency", None)
 
 
 def idempotent(endpoint: Endpoint) -> Endpoint:
@@ -122,10 +129,10 @@ def idempotent(endpoint: Endpoint) -> Endpoint:
         try:
             response = await endpoint(request)
         except BaseException:
-            await _release(database, claim)
+            await _release(database, claim, lease)
             raise
         if not 200 <= response.status_code < 300:
-            await _release(database, claim)
+            await _release(database, claim, lease)
         elif not claim.completed:  # an endpoint that did not answer through `answer()`
             async with database.transaction() as conn:
                 assert isinstance(response, JSONResponse)
@@ -185,6 +192,7 @@ async def _claim(
                 .values(owner_token=claim.owner, updated_at=now)
             )
             if taken == 1:
+                claim.took_over_from = row.owner_token
                 log.warning(
                     "took over an abandoned Idempotency-Key",
                     extra={"scope": claim.scope, "held_since": str(row.updated_at)},
@@ -206,19 +214,16 @@ async def _claim(
     )
 
 
-async def _release(database: Database, claim: KeyClaim) -> None:
+async def _release(database: Database, claim: KeyClaim, lease: dt.timedelta) -> None:
     """Give the key back after a failure, unless its answer committed (then it stays DONE).
 
-    With the database away this fails too; the lease then frees the key within seconds.
+    With the database away this is retried in the background until it is back (or the lease,
+    which frees the key anyway, runs out).
     """
-    try:
-        await database.execute(
-            keys.delete().where(
-                keys.c.scope == claim.scope,
-                keys.c.idem_key == claim.key,
-                keys.c.owner_token == claim.owner,
-                keys.c.state == IN_PROGRESS,
-            )
-        )
-    except UNAVAILABLE_ERRORS:
-        log.warning("could not release an Idempotency-Key; its lease will", exc_info=True)
+    release = keys.delete().where(
+        keys.c.scope == claim.scope,
+        keys.c.idem_key == claim.key,
+        keys.c.owner_token == claim.owner,
+        keys.c.state == IN_PROGRESS,
+    )
+    await eventually(lambda: database.execute(release), lease.total_seconds())

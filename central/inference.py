@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from central.ai_client import AIError, AIHTTPError, AIInvalidAnswer, AITimeout
-from central.db import UNAVAILABLE_ERRORS, Database, dumps, utcnow
+from central.db import UNAVAILABLE_ERRORS, Database, dumps, eventually, utcnow
 from central.errors import conflict, not_found
 from central.idempotency import answer
 from central.presentation import review_json, run_json, session_head
@@ -106,24 +107,37 @@ async def locked_session(conn: AsyncConnection, session_uuid: str) -> Any:
     return row
 
 
-async def claim_for_inference(database: Database, session_uuid: str, lease: dt.timedelta) -> Claim:
-    """Mark the session INFERRING for this request alone, or refuse with 409.
+async def claim_for_inference(
+    database: Database,
+    session_uuid: str,
+    lease: dt.timedelta,
+    token: str | None = None,
+    retries: str | None = None,
+) -> Claim:
+    """Mark the session INFERRING for this request alone, or refuse with 409 (and Retry-After).
 
     A claim older than the lease belonged to an instance that died mid-call: it is taken over.
+    So is, at once, the claim of `retries`: the token of a request that died holding the same
+    Idempotency-Key this request now holds (the key's owner token doubles as the claim token).
     """
     now = utcnow()
     async with database.transaction() as conn:
         session = await locked_session(conn, session_uuid)
         if session.status == SessionStatus.CHECKED_OUT:
             raise conflict("session_closed", "this tray session is already checked out")
-        stale = session.status == SessionStatus.INFERRING and (
-            session.claimed_at is None or session.claimed_at < now - lease
+        abandoned = session.status == SessionStatus.INFERRING and (
+            session.claimed_at is None
+            or session.claimed_at < now - lease
+            or (retries is not None and session.claim_token == retries)
         )
-        if session.status not in INFERABLE and not stale:
+        if session.status not in INFERABLE and not abandoned:
+            wait_s = (session.claimed_at + lease - now).total_seconds()
             raise conflict(
-                "inference_in_progress", "another inference is running for this tray session"
+                "inference_in_progress",
+                "another inference is running for this tray session",
+                retry_after_s=max(1, math.ceil(wait_s)),
             )
-        token = str(uuid.uuid4())
+        token = token or str(uuid.uuid4())
         await conn.execute(
             tray_sessions.update()
             .where(tray_sessions.c.id == session.id)
@@ -139,24 +153,20 @@ async def claim_for_inference(database: Database, session_uuid: str, lease: dt.t
         return Claim(session, token, [row.sku for row in skus])
 
 
-async def release_claim(database: Database, claim: Claim) -> None:
+async def release_claim(database: Database, claim: Claim, lease: dt.timedelta) -> None:
     """Give the session back as it was, after the request failed before storing a run.
 
-    With the database away this fails too; the lease then lets the sweeper recover it.
+    With the database away this is retried in the background; the sweeper covers the rest.
     """
     previous = claim.session.status
     if previous == SessionStatus.INFERRING:  # we took over an abandoned claim
         previous = SessionStatus.OPEN
-    try:
-        await database.execute(
-            tray_sessions.update()
-            .where(
-                tray_sessions.c.id == claim.session.id, tray_sessions.c.claim_token == claim.token
-            )
-            .values(status=previous, claim_token=None, claimed_at=None, updated_at=utcnow())
-        )
-    except UNAVAILABLE_ERRORS:
-        log.warning("could not release an inference claim; the sweeper will", exc_info=True)
+    release = (
+        tray_sessions.update()
+        .where(tray_sessions.c.id == claim.session.id, tray_sessions.c.claim_token == claim.token)
+        .values(status=previous, claim_token=None, claimed_at=None, updated_at=utcnow())
+    )
+    await eventually(lambda: database.execute(release), lease.total_seconds())
 
 
 def _run_values(outcome: Outcome) -> tuple[dict[str, Any], ReviewReason | None]:

@@ -20,7 +20,7 @@ from central.billing import bill_session
 from central.db import Database, utcnow
 from central.errors import conflict, not_found
 from central.frames import check_frames
-from central.idempotency import answer, idempotent, lease_for
+from central.idempotency import answer, idempotent, key_claim, lease_for
 from central.inference import ask_ai, claim_for_inference, release_claim, store_run
 from central.presentation import new_session_json, session_json
 from central.states import PaymentStatus, SessionStatus
@@ -96,12 +96,19 @@ async def infer(request: Request) -> JSONResponse:
     v.only(data, {"frames_b64"})
     frames = check_frames(data, settings.max_frames, settings.max_frame_bytes)
     # No database connection is held across the AI call.
-    claim = await claim_for_inference(database, request.path_params["session"], lease_for(settings))
+    held, lease = key_claim(request), lease_for(settings)
+    claim = await claim_for_inference(
+        database,
+        request.path_params["session"],
+        lease,
+        token=held.owner if held else None,
+        retries=held.took_over_from if held else None,
+    )
     try:
         outcome = await ask_ai(request, claim.session.uuid, frames, claim.candidates)
         response = await store_run(database, request, claim, outcome, len(frames))
     except BaseException:
-        await release_claim(database, claim)
+        await release_claim(database, claim, lease)
         raise
     if outcome.answer is None:
         log.warning(

@@ -213,17 +213,19 @@ async def store_run(
     ]
     status = SessionStatus.IN_REVIEW if review_reason else SessionStatus.PAYABLE
     now = utcnow()
+    session = claim.session
     async with database.transaction() as conn:
-        session = await locked_session(conn, claim.session.uuid)
-        if session.claim_token != claim.token:
+        # Finishing the claim first both proves this request still holds it (a compare-and-set
+        # on the token) and locks the row until the commit: one round trip for both.
+        finished = await conn.execute(
+            tray_sessions.update()
+            .where(tray_sessions.c.id == session.id, tray_sessions.c.claim_token == claim.token)
+            .values(status=status, claim_token=None, claimed_at=None, updated_at=now)
+        )
+        if finished.rowcount != 1:
             raise conflict("inference_superseded", "a newer inference took over this tray session")
         run, review = await _record(
-            conn, session, claim.session.status, run_values, items, review_reason, frame_count, now
-        )
-        await conn.execute(
-            tray_sessions.update()
-            .where(tray_sessions.c.id == session.id)
-            .values(status=status, claim_token=None, claimed_at=None, updated_at=now)
+            conn, session, session.status, run_values, items, review_reason, frame_count, now
         )
         body = {
             **session_head({**session._mapping, "status": status, "updated_at": now}),

@@ -46,7 +46,7 @@ def test_ready_answers_503_within_a_second_when_the_database_hangs(
         for _ in range(3):  # also while an earlier probe is still waiting on the database
             started = time.monotonic()
             r = client.get("/ready")
-            assert time.monotonic() - started < 1.0
+            assert time.monotonic() - started < 1.0  # READY_WITHIN_S plus the test client
             assert r.status_code == 503 and r.json()["ready"] is False
             assert r.headers["Retry-After"]
         assert client.get("/health").status_code == 200  # liveness never asks the database

@@ -89,6 +89,7 @@ def test_a_retry_after_central_crashed_mid_infer_runs_it_within_seconds(
     finally:
         first.kill()
     second = CentralProcess(_env(database_url, ai), logs).start()
+    restarted_at = time.monotonic()
     try:
         with _http(second) as http:
             while True:
@@ -97,11 +98,12 @@ def test_a_retry_after_central_crashed_mid_infer_runs_it_within_seconds(
                     break
                 assert retry.json()["error"] == "idempotency_key_in_use"
                 assert int(retry.headers["Retry-After"]) >= 1
-                assert time.monotonic() - crashed_at < LEASE_S + 5, "the key stayed stuck"
+                assert time.monotonic() - crashed_at < LEASE_S + 2, "the key stayed stuck"
                 time.sleep(0.2)
-            waited = time.monotonic() - crashed_at
+            # Once the dead request's lease ran out, the retry ran at once.
+            lease_end = max(crashed_at + LEASE_S, restarted_at)
             assert retry.status_code == 201, retry.text
-            assert waited < LEASE_S + 3
+            assert time.monotonic() - lease_end < 2
             assert retry.json()["run"]["decision"] == "AUTO" and retry.json()["payable"]
             replay = http.post(url, json=body, headers=key)
             assert replay.headers["Idempotent-Replayed"] == "true"

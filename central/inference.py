@@ -159,8 +159,10 @@ async def release_claim(database: Database, claim: Claim, lease: dt.timedelta) -
     With the database away this is retried in the background; the sweeper covers the rest.
     """
     previous = claim.session.status
-    if previous == SessionStatus.INFERRING:  # we took over an abandoned claim
-        previous = SessionStatus.OPEN
+    if previous == SessionStatus.INFERRING:
+        # This request took over an abandoned claim and failed too: what the tray was before
+        # is unknown here, so the sweeper sends it to review (superseding any older one).
+        return
     release = (
         tray_sessions.update()
         .where(tray_sessions.c.id == claim.session.id, tray_sessions.c.claim_token == claim.token)

@@ -65,7 +65,12 @@ async def on_database_unavailable(request: Request, exc: Exception) -> JSONRespo
     """The database is restarting, unreachable or busy: 503, and retrying is the right move."""
     log.warning(
         "database unavailable",
-        extra={"request_id": request.scope.get("request_id"), "db_error": type(exc).__name__},
+        extra={
+            "request_id": request.scope.get("request_id"),
+            "db_error": type(exc).__name__,
+            # the driver's words (no SQL, no parameters): "Lost connection…", "Deadlock found…"
+            "db_detail": str(getattr(exc, "orig", None) or exc)[:200],
+        },
     )
     response = error_response(
         503,

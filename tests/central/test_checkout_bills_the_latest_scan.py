@@ -8,9 +8,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from central.idempotency import lease_for
+from central.tables import recognition_items, recognition_runs, tray_sessions
 from tests.central.conftest import run_sql
 from tests.support.ai_standin import AiStandIn, answer, tiny_jpeg_b64, tiny_png
 
@@ -106,3 +108,62 @@ def test_an_abandoned_inference_reaches_staff_within_seconds(
         f"/api/v1/tray-sessions/{session_uuid}/infer", json={"frames_b64": [tiny_png()]}
     )
     assert rescanned.status_code == 201 and rescanned.json()["payable"], rescanned.text
+
+
+def test_a_scan_stored_while_checkout_waits_is_the_one_billed(
+    client: TestClient, store: dict[str, Any], ai: AiStandIn
+) -> None:
+    """Staged, not left to chance: a rescan's result commits while the checkout is under way.
+
+    Another connection holds the session row (as storing a rescan does), the checkout starts,
+    the new AUTO run commits, then the lock goes: the bill must be the new scan's, never the
+    items the checkout could have read before the lock.
+    """
+    session = _open(client, store)
+    ai.answer = OLD_SCAN
+    client.post(f"/api/v1/tray-sessions/{session}/infer", json={"frames_b64": [tiny_png()]})
+    target = client.app.state.settings.database  # type: ignore[attr-defined]
+    sync_url = target.url.set(drivername="mysql+pymysql" if target.dialect == "mysql" else "sqlite")
+    engine = sa.create_engine(sync_url, connect_args=target.engine_options["connect_args"])
+    try:
+        with ThreadPoolExecutor(1) as pool:  # outlives the transaction, which must end first
+            with engine.begin() as rescan:
+                now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+                session_id = rescan.execute(
+                    sa.select(tray_sessions.c.id).where(tray_sessions.c.uuid == session)
+                ).scalar_one()
+                rescan.execute(  # takes the row lock (MySQL) / the write lock (SQLite)
+                    tray_sessions.update()
+                    .where(tray_sessions.c.id == session_id)
+                    .values(updated_at=now)
+                )
+                paying = pool.submit(
+                    client.post, f"/api/v1/tray-sessions/{session}/checkout", json={}
+                )
+                time.sleep(0.5)  # the checkout is now reading, or waiting for the lock
+                run_id = rescan.execute(
+                    recognition_runs.insert().values(
+                        session_id=session_id,
+                        decision="AUTO",
+                        reason="rescan",
+                        ai_status="OK",
+                        frame_count=1,
+                        created_at=now,
+                    )
+                ).lastrowid
+                rescan.execute(
+                    recognition_items.insert().values(
+                        run_id=run_id,
+                        sku="SCONE",
+                        count=2,
+                        confidence=0.99,
+                        candidates="[]",
+                        boxes="[]",
+                    )
+                )
+            paid = paying.result(timeout=30)
+    finally:
+        engine.dispose()
+    assert paid.status_code == 201, paid.text
+    bill = paid.json()["bill"]
+    assert bill["total_krw"] == 6600 and [line["sku"] for line in bill["lines"]] == ["SCONE"]

@@ -446,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
             "warmup_s": args.warmup,
             "clients": args.clients,
             "central": "python -m central serve: uvicorn, 1 worker, uvloop+httptools,"
-            " aiomysql pool max 10",
+            " SQLAlchemy asyncio engine on aiomysql, pool 10 (+5 overflow), pre-ping",
             "peer": f"gunicorn gthread, 1 worker, {args.peer_threads} threads;"
             f" SQLAlchemy+pymysql pool "
             f"{args.peer_threads}",

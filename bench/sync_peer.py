@@ -26,6 +26,8 @@ from central import validation as v
 from central.db import dumps, utcnow
 from central.errors import ApiError, conflict, not_found
 from central.frames import check_frames
+from central.presentation import new_session_json, review_json, run_json, session_head
+from central.states import INFERABLE
 from central.stores import store_json
 from central.tables import (
     products,
@@ -35,16 +37,7 @@ from central.tables import (
     stores,
     tray_sessions,
 )
-from central.trays import (
-    INFERABLE,
-    check_store_open,
-    new_session,
-    new_session_json,
-    parse_new_session,
-    review_json,
-    run_json,
-    session_head,
-)
+from central.trays import check_store_open, new_session, parse_new_session
 from contract.answer import ContractViolation, check_infer_answer
 
 StartResponse = Callable[..., Any]

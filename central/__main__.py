@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from central import migrations
-from central.db import make_database
+from central.db import UNAVAILABLE_ERRORS, Database
 from central.logs import configure_logging
 from central.seed import DEFAULT_CATALOG, seed
 from central.settings import Settings, SettingsError, load_settings
+
+# What a database that is not there looks like, with or without SQLAlchemy's wrapping.
+UNREACHABLE: tuple[type[Exception], ...] = (OSError, ConnectionError, *UNAVAILABLE_ERRORS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         result = asyncio.run(_offline(args.command, settings, getattr(args, "catalog", None)))
-    except (OSError, ConnectionError) as exc:
-        print(f"central: cannot reach the database: {exc}", file=sys.stderr)
+    except UNREACHABLE as exc:
+        reason = getattr(exc, "orig", None) or exc  # the driver's words, not SQLAlchemy's SQL
+        print(f"central: cannot reach the database: {reason}", file=sys.stderr)
         return 1
     except (FileNotFoundError, KeyError, ValueError) as exc:
         print(f"central: {args.command} failed: {exc}", file=sys.stderr)
@@ -62,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _offline(command: str, settings: Settings, catalog: Path | None) -> dict[str, Any]:
-    database = make_database(settings.database)
-    await database.connect()
+    database = Database(settings.database)
     try:
         applied = await migrations.migrate(database)
         out: dict[str, Any] = {
@@ -74,7 +77,7 @@ async def _offline(command: str, settings: Settings, catalog: Path | None) -> di
             out.update(await seed(database, catalog or DEFAULT_CATALOG))
         return out
     finally:
-        await database.disconnect()
+        await database.dispose()
 
 
 if __name__ == "__main__":

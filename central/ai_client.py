@@ -5,10 +5,14 @@ Every failure is one typed error; Central turns any of them into a staff review 
 Only a refused or failed connection is retried, once: the request never reached the service, so
 sending it again cannot double anything. A timeout or an HTTP error is never retried — the tray
 waits for staff instead of for a second slow answer.
+
+Every call has a total deadline (`Timeouts.total`), the whole answer included: httpx's own
+timeouts are per phase and per socket read, so an answer dripping in slowly would never trip them.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +32,7 @@ class AIUnreachable(AIError):
 
 
 class AITimeout(AIError):
-    """A phase (connect, read, write or pool) took longer than its timeout."""
+    """A phase (connect, read, write, pool) or the whole call (total) took longer than allowed."""
 
     def __init__(self, phase: str, message: str) -> None:
         super().__init__(message)
@@ -50,15 +54,23 @@ class AIInvalidAnswer(AIError):
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Seconds per phase. Read covers recognition itself, so it is the long one."""
+    """Seconds. `total` bounds the whole call (waiting for a pooled connection, connecting,
+    sending, the model's time and reading the answer); the phases fail faster where they can.
+    """
 
+    total: float = 10.0
     connect: float = 1.0
-    read: float = 10.0
-    write: float = 5.0
-    pool: float = 1.0
+    pool: float = 10.0  # waiting for a free connection: a busy instance, not a dead service
 
     def httpx(self) -> httpx.Timeout:
-        return httpx.Timeout(connect=self.connect, read=self.read, write=self.write, pool=self.pool)
+        return httpx.Timeout(
+            connect=self.connect, read=self.total, write=self.total, pool=self.pool
+        )
+
+
+# Cloud Run sends an instance up to 80 concurrent requests by default (1000 at most); each
+# waiting tray holds one AI connection, so the pool must not be what makes trays wait.
+MAX_CONNECTIONS = 256
 
 
 _PHASES = {
@@ -78,12 +90,17 @@ class AIClient:
         admin_key: str,
         *,
         timeouts: Timeouts = Timeouts(),  # noqa: B008 - frozen, so sharing the default is safe
+        max_connections: int = MAX_CONNECTIONS,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        self._deadline_s = timeouts.total
         self._http = httpx.AsyncClient(
             base_url=base_url,
             headers={"X-ADMIN-KEY": admin_key},
             timeout=timeouts.httpx(),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
             transport=transport,
         )
 
@@ -147,11 +164,16 @@ class AIClient:
         self, method: str, path: str, expect: int = 200, **kwargs: Any
     ) -> httpx.Response:
         try:
-            try:
-                response = await self._http.request(method, path, **kwargs)
-            except httpx.ConnectError:
-                # The request never reached the service, so sending it once more is safe.
-                response = await self._http.request(method, path, **kwargs)
+            async with asyncio.timeout(self._deadline_s):
+                try:
+                    response = await self._http.request(method, path, **kwargs)
+                except httpx.ConnectError:
+                    # The request never reached the service, so sending it once more is safe.
+                    response = await self._http.request(method, path, **kwargs)
+        except TimeoutError as error:
+            raise AITimeout(
+                "total", f"the AI service gave no whole answer within {self._deadline_s:g} s"
+            ) from error
         except httpx.TimeoutException as error:
             phase = _PHASES.get(type(error), "request")
             raise AITimeout(phase, f"the AI service timed out ({phase})") from error

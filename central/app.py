@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -14,8 +15,10 @@ from starlette.routing import Route
 from central import migrations, ops, reviews, stores, trays
 from central.ai_client import AIClient, Timeouts
 from central.auth import AdminKeyMiddleware
-from central.db import make_database
+from central.db import Database
 from central.errors import exception_handlers
+from central.idempotency import lease_for
+from central.inference import sweep_forever
 from central.limits import BodySizeLimitMiddleware
 from central.logs import RequestLogMiddleware
 from central.metrics import Metrics
@@ -32,26 +35,26 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        database = make_database(settings.database)
-        await database.connect()
+        database = Database(settings.database)
         if settings.create_tables:
             applied = await migrations.migrate(database)
             log.info("schema migrations applied", extra={"versions": applied})
-        # The connect phase is short (a private IP answers at once or not at all); the read phase
-        # covers the model's own time.
-        connect = settings.ai_connect_timeout_s
         ai = AIClient(
             settings.ai_base_url,
             str(settings.ai_admin_key),
+            # The deadline is the whole answer; connecting to a private IP answers at once or
+            # not at all; a free pooled connection is waited for up to the deadline.
             timeouts=Timeouts(
-                connect=connect,
-                read=settings.ai_timeout_s,
-                write=settings.ai_timeout_s,
-                pool=connect,
+                total=settings.ai_timeout_s,
+                connect=settings.ai_connect_timeout_s,
+                pool=settings.ai_timeout_s,
             ),
+            max_connections=settings.ai_max_connections,
             transport=ai_transport,
         )
         app.state.database, app.state.ai = database, ai
+        app.state.readiness = ops.Readiness(database)
+        sweeper = asyncio.create_task(sweep_forever(database, lease_for(settings)))
         log.info(
             "central started",
             extra={"database": settings.database.describe(), "ai": settings.ai_base_url},
@@ -59,8 +62,11 @@ def create_app(
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await ai.aclose()
-            await database.disconnect()
+            await database.dispose()
 
     routes = [
         Route("/health", ops.health),

@@ -9,6 +9,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from central.db import UNAVAILABLE_ERRORS, DatabaseUnavailable
+
 log = logging.getLogger("central")
 
 
@@ -21,7 +23,10 @@ class ApiError(Exception):
         self.details = details
 
     def response(self) -> JSONResponse:
-        return error_response(self.status, self.code, self.message, **self.details)
+        response = error_response(self.status, self.code, self.message, **self.details)
+        if "retry_after_s" in self.details:  # the client should come back, and when
+            response.headers["Retry-After"] = str(self.details["retry_after_s"])
+        return response
 
 
 def error_response(status: int, code: str, message: str, /, **details: Any) -> JSONResponse:
@@ -51,18 +56,48 @@ async def on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail), path=request.url.path)
 
 
+# Seconds a client should wait before retrying when the database is away: a Cloud SQL
+# restart or failover takes from seconds to about a minute.
+RETRY_AFTER_S = 2
+
+
+async def on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database is restarting, unreachable or busy: 503, and retrying is the right move."""
+    log.warning(
+        "database unavailable",
+        extra={
+            "request_id": request.scope.get("request_id"),
+            "db_error": type(exc).__name__,
+            # the driver's words (no SQL, no parameters): "Lost connection…", "Deadlock found…"
+            "db_detail": str(getattr(exc, "orig", None) or exc)[:200],
+        },
+    )
+    response = error_response(
+        503,
+        "database_unavailable",
+        "the database is unavailable; retry shortly (with the same Idempotency-Key)",
+        request_id=request.scope.get("request_id"),
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Nothing here may claim what was or was not stored: the failure can follow a commit.
+    # An Idempotency-Key retry tells the client the outcome.
     log.exception("unhandled error", extra={"request_id": request.scope.get("request_id")})
     return error_response(
         500,
         "internal_error",
-        "Central failed to handle the request; nothing was charged",
+        "Central failed to answer; retry with the same Idempotency-Key to learn the outcome",
         request_id=request.scope.get("request_id"),
     )
 
 
-exception_handlers = {
+exception_handlers: dict[Any, Any] = {
     ApiError: on_api_error,
     HTTPException: on_http_exception,
+    DatabaseUnavailable: on_database_unavailable,
+    **{error: on_database_unavailable for error in UNAVAILABLE_ERRORS},
     Exception: on_unexpected,
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from typing import Any
 
@@ -10,6 +11,8 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.schemas import SchemaGenerator
 
 from central import migrations
+from central.db import Database
+from central.errors import RETRY_AFTER_S
 
 
 async def health(request: Request) -> JSONResponse:
@@ -17,29 +20,54 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+# /ready answers within this long, whatever the database does.
+READY_WITHIN_S = 0.8
+
+
+class Readiness:
+    """One schema-version probe at a time; callers wait for it at most READY_WITHIN_S.
+
+    The probe itself is never cancelled (a query cut off mid-way would cost a connection); it
+    ends on its own, bounded by the connect and pool timeouts, and the next caller starts anew.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._probe: asyncio.Task[int] | None = None
+
+    async def schema_version(self) -> int:
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.create_task(migrations.current_version(self.database))
+            self._probe.add_done_callback(_consume)
+        return await asyncio.wait_for(asyncio.shield(self._probe), READY_WITHIN_S)
+
+
+def _consume(task: asyncio.Task[int]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved here, so an abandoned probe's failure is not logged as lost
+
+
 async def ready(request: Request) -> JSONResponse:
     """Readiness: the database answers and its schema is the one this code expects."""
     try:
-        version = await migrations.current_version(request.app.state.database)
+        version = await request.app.state.readiness.schema_version()
+    except TimeoutError:
+        return _not_ready(f"database did not answer within {READY_WITHIN_S} s")
     except Exception as exc:
-        return JSONResponse(
-            {"ready": False, "reason": f"database unreachable: {type(exc).__name__}"},
-            status_code=503,
-        )
+        return _not_ready(f"database unreachable: {type(exc).__name__}")
     body: dict[str, Any] = {
         "schema_version": version,
         "expected_schema_version": migrations.LATEST_VERSION,
     }
     if version != migrations.LATEST_VERSION:
-        return JSONResponse(
-            {
-                "ready": False,
-                "reason": "schema not current: run migrations (CREATE_TABLES=1)",
-                **body,
-            },
-            status_code=503,
-        )
+        return _not_ready("schema not current: run migrations (CREATE_TABLES=1)", **body)
     return JSONResponse({"ready": True, **body})
+
+
+def _not_ready(reason: str, **body: Any) -> JSONResponse:
+    response = JSONResponse({"ready": False, "reason": reason, **body}, status_code=503)
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 class _Schemas(SchemaGenerator):

@@ -7,7 +7,6 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from databases import Database
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -15,26 +14,30 @@ from starlette.routing import Route
 
 from central import validation as v
 from central.ai_client import AIError
-from central.db import dumps, utcnow
+from central.db import Database, dumps, utcnow
 from central.errors import ApiError, conflict, invalid, not_found
-from central.idempotency import idempotent
+from central.idempotency import answer, idempotent
+from central.inference import locked_session
+from central.presentation import review_json
+from central.states import ReviewStatus, SessionStatus
 from central.stores import active_skus
 from central.tables import reviews, tray_sessions
-from central.trays import review_json
+from contract import MAX_ITEM_COUNT
 
 log = logging.getLogger("central.reviews")
 
-STATUSES = {"OPEN", "RESOLVED", "SUPERSEDED"}
-MAX_ITEM_COUNT = 100
+STATUSES = set(ReviewStatus.__members__)
 MAX_LINES = 100
 
 
-async def review_row(database: Database, review_id: int) -> Any:
-    row = await database.fetch_one(
-        sa.select(reviews, tray_sessions.c.uuid.label("session_uuid"))
-        .join(tray_sessions, tray_sessions.c.id == reviews.c.session_id)
-        .where(reviews.c.id == review_id)
+def _with_session_uuid() -> sa.Select[Any]:
+    return sa.select(reviews, tray_sessions.c.uuid.label("session_uuid")).join(
+        tray_sessions, tray_sessions.c.id == reviews.c.session_id
     )
+
+
+async def review_row(database: Database, review_id: int) -> Any:
+    row = await database.fetch_one(_with_session_uuid().where(reviews.c.id == review_id))
     if row is None:
         raise not_found("review", review_id=review_id)
     return row
@@ -42,11 +45,7 @@ async def review_row(database: Database, review_id: int) -> Any:
 
 async def list_reviews(request: Request) -> JSONResponse:
     """List reviews, oldest first. Query: store_id, status (OPEN/RESOLVED/…), limit, after."""
-    query = (
-        sa.select(reviews, tray_sessions.c.uuid.label("session_uuid"))
-        .join(tray_sessions, tray_sessions.c.id == reviews.c.session_id)
-        .order_by(reviews.c.id)
-    )
+    query = _with_session_uuid().order_by(reviews.c.id)
     if "store_id" in request.query_params:
         store_id = v.query_int(request, "store_id", default=0, minimum=1, maximum=2**31 - 1)
         query = query.where(reviews.c.store_id == store_id)
@@ -85,45 +84,42 @@ async def resolve_review(request: Request) -> JSONResponse:
     reviewer = v.string(data, "reviewer", max_len=128)
     review = await review_row(database, review_id)
     items = parse_items(data.get("items"), set(await active_skus(database, review.store_id)))
-    if review.status != "OPEN":
-        raise conflict(
-            "review_not_open", f"review {review_id} is {review.status}", status=review.status
-        )
-    token = str(uuid.uuid4())
     now = utcnow()
-    async with database.transaction():
-        await database.execute(
+    async with database.transaction() as conn:
+        # The session first, as every status change takes it: this orders the resolution
+        # against a rescan or a checkout of the same tray.
+        session = await locked_session(conn, review.session_uuid)
+        current = (
+            await conn.execute(sa.select(reviews.c.status).where(reviews.c.id == review_id))
+        ).scalar()
+        if current != ReviewStatus.OPEN:
+            raise conflict("review_not_open", f"review {review_id} is {current}", status=current)
+        await conn.execute(
             reviews.update()
-            .where(reviews.c.id == review_id, reviews.c.status == "OPEN")
+            .where(reviews.c.id == review_id)
             .values(
-                status="RESOLVED",
+                status=ReviewStatus.RESOLVED,
                 final_items=dumps(items),
                 resolved_by=reviewer,
-                resolution_token=token,
+                resolution_token=str(uuid.uuid4()),
                 resolved_at=now,
             )
         )
-        won = await database.fetch_val(
-            sa.select(reviews.c.resolution_token).where(reviews.c.id == review_id)
-        )
-        if won != token:
-            raise conflict(
-                "review_not_open", f"review {review_id} was resolved or superseded meanwhile"
-            )
         # Only the session's current review can make it payable; a newer scan supersedes this one.
-        await database.execute(
-            tray_sessions.update()
-            .where(tray_sessions.c.id == review.session_id, tray_sessions.c.status == "IN_REVIEW")
-            .values(status="PAYABLE", updated_at=now)
-        )
-    row = await review_row(database, review_id)
-    body = review_json(row._mapping, row.session_uuid)
-    body["session_status"] = await database.fetch_val(
-        sa.select(tray_sessions.c.status).where(tray_sessions.c.id == review.session_id)
-    )
+        session_status = session.status
+        if session_status == SessionStatus.IN_REVIEW:
+            session_status = SessionStatus.PAYABLE
+            await conn.execute(
+                tray_sessions.update()
+                .where(tray_sessions.c.id == session.id)
+                .values(status=session_status, updated_at=now)
+            )
+        row = (await conn.execute(_with_session_uuid().where(reviews.c.id == review_id))).one()
+        body = {**review_json(row._mapping, row.session_uuid), "session_status": session_status}
+        response = await answer(conn, request, body)
     # After the answer, and never in its way: the AI adds the tray's crops under the true SKUs.
-    teach = BackgroundTask(teach_ai, request.app, row.session_uuid, items)
-    return JSONResponse(body, background=teach)
+    response.background = BackgroundTask(teach_ai, request.app, row.session_uuid, items)
+    return response
 
 
 async def teach_ai(app: Any, session_uuid: str, items: list[dict[str, Any]]) -> None:

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from databases import Database
 
-from central.db import utcnow
+from central.db import Database, execute, utcnow
 from central.tables import products, stores
 
 DEFAULT_CATALOG = Path(__file__).resolve().parent.parent / "fixtures" / "catalog.json"
@@ -20,12 +19,13 @@ async def seed(database: Database, catalog_path: Path = DEFAULT_CATALOG) -> dict
     catalog = json.loads(catalog_path.read_text(encoding="utf-8"))  # noqa: ASYNC240 - once, at seed time
     store = catalog["store"]
     now = utcnow()
-    async with database.transaction():
-        store_id = await database.fetch_val(
-            sa.select(stores.c.id).where(stores.c.code == store["code"])
-        )
+    async with database.transaction() as conn:
+        store_id = (
+            await conn.execute(sa.select(stores.c.id).where(stores.c.code == store["code"]))
+        ).scalar()
         if store_id is None:
-            store_id = await database.execute(
+            store_id = await execute(
+                conn,
                 stores.insert().values(
                     code=store["code"],
                     name=store["name"],
@@ -33,17 +33,17 @@ async def seed(database: Database, catalog_path: Path = DEFAULT_CATALOG) -> dict
                     active=True,
                     created_at=now,
                     updated_at=now,
-                )
+                ),
             )
         existing = {
             row.sku
-            for row in await database.fetch_all(
+            for row in await conn.execute(
                 sa.select(products.c.sku).where(products.c.store_id == store_id)
             )
         }
         new = [p for p in catalog["products"] if p["sku"] not in existing]
         if new:
-            await database.execute_many(
+            await conn.execute(
                 products.insert(),
                 [
                     {

@@ -10,6 +10,7 @@ from typing import Any
 from starlette.config import Config
 from starlette.datastructures import Secret
 
+from central.ai_client import MAX_CONNECTIONS as AI_MAX_CONNECTIONS
 from central.dburl import EMBEDDED_DEFAULT, DatabaseTarget, parse_database_url
 from contract import MAX_FRAMES
 
@@ -26,6 +27,7 @@ class Settings:
     ai_admin_key: Secret
     ai_timeout_s: float
     ai_connect_timeout_s: float
+    ai_max_connections: int
     create_tables: bool
     port: int
     max_body_bytes: int
@@ -44,6 +46,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ai_timeout_s=config("AI_TIMEOUT_SECONDS", cast=_positive(float), default="10"),
         ai_connect_timeout_s=config(
             "AI_CONNECT_TIMEOUT_SECONDS", cast=_positive(float), default="2"
+        ),
+        ai_max_connections=config(
+            "AI_MAX_CONNECTIONS", cast=_positive(int), default=str(AI_MAX_CONNECTIONS)
         ),
         create_tables=config("CREATE_TABLES", cast=_flag, default="0"),
         port=config("PORT", cast=_port, default="8080"),

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from central import validation as v
 from central.ai_client import AIError, AIHTTPError
-from central.db import is_duplicate, iso, utcnow
+from central.db import IntegrityError, iso, utcnow
 from central.errors import ApiError, conflict, not_found
 from central.frames import check_frames
 from central.tables import products, stores
@@ -67,12 +67,8 @@ async def create_store(request: Request) -> JSONResponse:
     database = request.app.state.database
     try:
         store_id = await database.execute(stores.insert().values(**values))
-    except Exception as exc:
-        if is_duplicate(exc):
-            raise conflict(
-                "store_code_taken", f"a store with code {values['code']!r} exists"
-            ) from None
-        raise
+    except IntegrityError:
+        raise conflict("store_code_taken", f"a store with code {values['code']!r} exists") from None
     return JSONResponse(store_json(await get_store_row(request, store_id)), status_code=201)
 
 
@@ -120,12 +116,10 @@ async def update_store(request: Request) -> JSONResponse:
                 .where(stores.c.id == store_id)
                 .values(**changes, updated_at=utcnow())
             )
-        except Exception as exc:
-            if is_duplicate(exc):
-                raise conflict(
-                    "store_code_taken", f"a store with code {changes['code']!r} exists"
-                ) from None
-            raise
+        except IntegrityError:
+            raise conflict(
+                "store_code_taken", f"a store with code {changes['code']!r} exists"
+            ) from None
     return JSONResponse(store_json(await get_store_row(request, store_id)))
 
 
@@ -156,12 +150,8 @@ async def create_product(request: Request) -> JSONResponse:
     await get_store_row(request, store_id)
     try:
         await request.app.state.database.execute(products.insert().values(**values))
-    except Exception as exc:
-        if is_duplicate(exc):
-            raise conflict(
-                "sku_taken", f"store {store_id} already has SKU {values['sku']!r}"
-            ) from None
-        raise
+    except IntegrityError:
+        raise conflict("sku_taken", f"store {store_id} already has SKU {values['sku']!r}") from None
     return JSONResponse(
         product_json(await get_product_row(request, store_id, values["sku"])), status_code=201
     )

@@ -11,6 +11,19 @@ metadata = sa.MetaData()
 LongText = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
 # Sub-second timestamps so a run's history orders the way it happened.
 Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql")
+# Won (KRW): BIGINT, so no total a bounded tray can reach overflows (INT stops at 2.1 billion).
+Money = sa.BigInteger
+
+
+def Identifier(length: int) -> sa.types.TypeEngine[str]:  # noqa: N802 - reads as a type
+    """A string compared byte for byte: SKUs, codes, keys and tokens.
+
+    MySQL's default collations fold case and accents (`Café-Key` = `CAFE-KEY`); utf8mb4_bin makes
+    MySQL compare these as SQLite's default BINARY collation does, so both databases agree.
+    """
+    return sa.String(length).with_variant(
+        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql"
+    )
 
 
 def _timestamps() -> list[sa.Column]:
@@ -24,7 +37,7 @@ stores = sa.Table(
     "stores",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("code", sa.String(32), nullable=False, unique=True),
+    sa.Column("code", Identifier(32), nullable=False, unique=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("timezone", sa.String(64), nullable=False),
     sa.Column("active", sa.Boolean, nullable=False),
@@ -36,9 +49,9 @@ products = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("store_id", sa.Integer, sa.ForeignKey("stores.id"), nullable=False),
-    sa.Column("sku", sa.String(64), nullable=False),
+    sa.Column("sku", Identifier(64), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("unit_price_krw", sa.Integer, nullable=False),
+    sa.Column("unit_price_krw", Money, nullable=False),
     sa.Column("active", sa.Boolean, nullable=False),
     *_timestamps(),
     sa.UniqueConstraint("store_id", "sku", name="uq_products_store_sku"),
@@ -48,12 +61,12 @@ tray_sessions = sa.Table(
     "tray_sessions",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("uuid", sa.String(36), nullable=False, unique=True),
+    sa.Column("uuid", Identifier(36), nullable=False, unique=True),
     sa.Column("store_id", sa.Integer, sa.ForeignKey("stores.id"), nullable=False, index=True),
-    sa.Column("counter_id", sa.String(64), nullable=False),
+    sa.Column("counter_id", Identifier(64), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     # Who holds the session while an inference runs (see sessions.claim_for_inference).
-    sa.Column("claim_token", sa.String(36), nullable=True),
+    sa.Column("claim_token", Identifier(36), nullable=True),
     sa.Column("claimed_at", Timestamp, nullable=True),
     *_timestamps(),
 )
@@ -83,7 +96,7 @@ recognition_items = sa.Table(
     sa.Column(
         "run_id", sa.Integer, sa.ForeignKey("recognition_runs.id"), nullable=False, index=True
     ),
-    sa.Column("sku", sa.String(64), nullable=True),  # NULL: the AI matched no product
+    sa.Column("sku", Identifier(64), nullable=True),  # NULL: the AI matched no product
     sa.Column("count", sa.Integer, nullable=False),
     sa.Column("confidence", sa.Float, nullable=False),
     sa.Column("candidates", LongText, nullable=False),  # JSON list of {sku, score}
@@ -105,7 +118,7 @@ reviews = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("final_items", LongText, nullable=True),  # JSON list of {sku, count}
     sa.Column("resolved_by", sa.String(128), nullable=True),
-    sa.Column("resolution_token", sa.String(36), nullable=True),
+    sa.Column("resolution_token", Identifier(36), nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("resolved_at", Timestamp, nullable=True),
     sa.Index("ix_reviews_store_status", "store_id", "status"),
@@ -119,10 +132,10 @@ bills = sa.Table(
     sa.Column(
         "session_id", sa.Integer, sa.ForeignKey("tray_sessions.id"), nullable=False, unique=True
     ),
-    sa.Column("total_krw", sa.Integer, nullable=False),
+    sa.Column("total_krw", Money, nullable=False),
     sa.Column("source", sa.String(16), nullable=False),  # AUTO or REVIEW
     sa.Column("payment_status", sa.String(16), nullable=False),
-    sa.Column("payment_reference", sa.String(128), nullable=True),
+    sa.Column("payment_reference", Identifier(128), nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
 )
 
@@ -131,22 +144,22 @@ bill_lines = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("bill_id", sa.Integer, sa.ForeignKey("bills.id"), nullable=False, index=True),
-    sa.Column("sku", sa.String(64), nullable=False),
+    sa.Column("sku", Identifier(64), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("unit_price_krw", sa.Integer, nullable=False),
+    sa.Column("unit_price_krw", Money, nullable=False),
     sa.Column("count", sa.Integer, nullable=False),
-    sa.Column("line_total_krw", sa.Integer, nullable=False),
+    sa.Column("line_total_krw", Money, nullable=False),
 )
 
 idempotency_keys = sa.Table(
     "idempotency_keys",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("scope", sa.String(191), nullable=False),  # method and path the key was used on
-    sa.Column("idem_key", sa.String(191), nullable=False),
-    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("scope", Identifier(191), nullable=False),  # method and path the key was used on
+    sa.Column("idem_key", Identifier(191), nullable=False),
+    sa.Column("request_hash", Identifier(64), nullable=False),
     sa.Column("state", sa.String(16), nullable=False),  # IN_PROGRESS or DONE
-    sa.Column("owner_token", sa.String(36), nullable=False),
+    sa.Column("owner_token", Identifier(36), nullable=False),
     sa.Column("response_status", sa.Integer, nullable=True),
     sa.Column("response_body", LongText, nullable=True),
     *_timestamps(),

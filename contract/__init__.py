@@ -5,11 +5,12 @@ Standard library only, and a leaf: it imports nothing else from this repository,
 """
 
 from contract.answer import DECISIONS, ContractViolation, check_infer_answer
-from contract.limits import MAX_FRAMES, MAX_PHOTOS
+from contract.limits import MAX_FRAMES, MAX_ITEM_COUNT, MAX_PHOTOS
 
 __all__ = [
     "DECISIONS",
     "MAX_FRAMES",
+    "MAX_ITEM_COUNT",
     "MAX_PHOTOS",
     "ContractViolation",
     "check_infer_answer",

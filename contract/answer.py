@@ -10,6 +10,8 @@ import math
 from collections.abc import Collection
 from typing import Any, TypeGuard
 
+from contract.limits import MAX_ITEM_COUNT
+
 DECISIONS = ("AUTO", "REVIEW", "UNKNOWN")
 
 
@@ -41,6 +43,8 @@ def check_infer_answer(answer: Any, candidate_skus: Collection[str], frame_count
     if not isinstance(items, list):
         problems.append("items must be a list")
         items = []
+    if decision == "AUTO" and not items:
+        problems.append("an AUTO answer must list the items to bill; an empty tray is for staff")
     candidates = set(candidate_skus)
     for number, item in enumerate(items):
         problems.extend(
@@ -62,8 +66,8 @@ def _item_problems(item: Any, decision: Any, candidates: set[str], frame_count: 
     elif sku not in candidates:
         problems.append(f"sku {sku!r} is not among the candidate SKUs")
     count = item.get("count")
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        problems.append(f"count must be a whole number of at least 1, got {count!r}")
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_ITEM_COUNT:
+        problems.append(f"count must be a whole number from 1 to {MAX_ITEM_COUNT}, got {count!r}")
     confidence = item.get("confidence")
     if not (_is_number(confidence) and 0 <= confidence <= 1):
         problems.append(f"confidence must be a number in [0, 1], got {confidence!r}")

@@ -4,3 +4,5 @@
 MAX_PHOTOS = 5
 # Frames per tray: one to a few views of the same tray.
 MAX_FRAMES = 4
+# Pieces of one product on one tray: more is a broken answer (or a broken count), not a tray.
+MAX_ITEM_COUNT = 100

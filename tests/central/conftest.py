@@ -8,11 +8,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from central import migrations
 from central.app import create_app
-from central.db import make_database
+from central.db import Database
 from central.settings import Settings, load_settings
 from tests.support.ai_standin import AiStandIn
 from tests.support.mysql import MySQLServer
@@ -33,12 +34,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 async def _migrate(url: str) -> None:
-    database = make_database(load_settings(_env(url, "http://127.0.0.1:9")).database)
-    await database.connect()
+    database = Database(load_settings(_env(url, "http://127.0.0.1:9")).database)
     try:
         await migrations.migrate(database)
     finally:
-        await database.disconnect()
+        await database.dispose()
 
 
 def _env(database_url: str, ai_url: str, **extra: str) -> dict[str, str]:
@@ -115,12 +115,19 @@ def session_uuid(client: TestClient, store: dict[str, Any]) -> str:
 def count_rows(client: TestClient, table: str) -> int:
     """Rows in a table, read straight from the database the app uses."""
 
-    async def count() -> int:
-        database = make_database(client.app.state.settings.database)  # type: ignore[attr-defined]
-        await database.connect()
-        try:
-            return int(await database.fetch_val(f"SELECT COUNT(*) FROM {table}"))  # noqa: S608
-        finally:
-            await database.disconnect()
+    return int(run_sql(client, f"SELECT COUNT(*) FROM {table}"))  # noqa: S608
 
-    return asyncio.run(count())
+
+def run_sql(client: TestClient, sql: str, **params: Any) -> Any:
+    """One statement on the app's database, committed: its first value, or rows changed."""
+
+    async def run() -> Any:
+        database = Database(client.app.state.settings.database)  # type: ignore[attr-defined]
+        try:
+            async with database.transaction() as conn:
+                result = await conn.execute(sa.text(sql).bindparams(**params))
+                return result.scalar() if result.returns_rows else result.rowcount
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())

@@ -27,7 +27,7 @@ from central.ai_client import (
 from tests.ai import images
 
 SKUS = ["BAGEL-PLAIN", "CROISSANT"]
-FAST = Timeouts(connect=0.5, read=0.3, write=0.5, pool=0.5)
+FAST = Timeouts(total=0.6, connect=0.5, pool=0.5)
 GOOD = {
     "decision": "AUTO",
     "reason": "sure",
@@ -50,6 +50,7 @@ class Misbehaving(ThreadingHTTPServer):
     """Answers every request the way `behaviour` says; counts the requests that reached it."""
 
     daemon_threads = True
+    request_queue_size = 512  # a service that accepts many trays at once, as uvicorn does
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -71,12 +72,25 @@ class _Handler(BaseHTTPRequestHandler):
         behaviour = self.server.behaviour
         if behaviour == "slow":
             time.sleep(2)
+        if behaviour == "busy":  # a model that takes a second per tray, for every tray at once
+            time.sleep(1)
+        if behaviour == "drip":  # every byte arrives before a read timeout, the whole much later
+            body = json.dumps(GOOD).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            for start in range(0, len(body), len(body) // 12 + 1):
+                self.wfile.write(body[start : start + len(body) // 12 + 1])
+                self.wfile.flush()
+                time.sleep(0.15)
+            return
         if behaviour == "hang_up":
             self.connection.close()
             return
         status, body = {
             "good": (200, json.dumps(self.server.answer).encode()),
             "slow": (200, json.dumps(GOOD).encode()),
+            "busy": (200, json.dumps(GOOD).encode()),
             "500": (500, b'{"error": "internal_error", "message": "boom"}'),
             "502_html": (502, b"<html>Bad Gateway</html>"),
             "413": (413, b'{"error": "frame_too_large", "message": "frame 1 is too big"}'),
@@ -130,8 +144,36 @@ def test_a_slow_service_is_a_read_timeout_and_is_not_retried(server):
     with pytest.raises(AITimeout) as caught:
         call_infer(server.url, transport)
 
-    assert caught.value.phase == "read"
+    assert caught.value.phase in {"read", "total"}
     assert transport.attempts == 1
+
+
+def test_an_answer_dripping_in_slowly_runs_into_the_total_deadline(server):
+    """No single read waits long, but the whole answer takes ~2 s: the 0.6 s deadline holds."""
+    server.behaviour = "drip"
+    started = time.monotonic()
+    with pytest.raises(AITimeout) as caught:
+        call_infer(server.url)
+    assert caught.value.phase == "total"
+    assert time.monotonic() - started < 1.2
+
+
+def test_two_hundred_trays_at_once_all_get_the_slow_ais_answer(server):
+    """More trays than the old pool of 100 wait on a 1 s model: none waits out a pool timeout."""
+    server.behaviour = "busy"
+
+    async def go():
+        # A short pool wait: with fewer connections than trays, the rest would time out there.
+        timeouts = Timeouts(total=4.0, connect=1.0, pool=0.5)
+        async with AIClient(server.url, "key", timeouts=timeouts) as client:
+            return await asyncio.gather(
+                *(client.infer(["AAAA"], SKUS) for _ in range(200)), return_exceptions=True
+            )
+
+    answers = asyncio.run(go())
+    failures = [a for a in answers if isinstance(a, BaseException)]
+    assert not failures, failures[:3]
+    assert server.requests == 200
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from central.db import make_database
-from central.idempotency import ABANDONED_AFTER
+from central.db import Database
+from central.idempotency import lease_for
 from central.tables import idempotency_keys
 from tests.central.conftest import count_rows
 from tests.support.ai_standin import AiStandIn, answer, tiny_jpeg_b64, tiny_png
@@ -169,8 +169,7 @@ def test_a_key_abandoned_by_a_crashed_instance_can_be_retried(
     headers = {"Idempotency-Key": "crashed-1"}
 
     async def leave_key(age: dt.timedelta) -> None:
-        database = make_database(client.app.state.settings.database)  # type: ignore[attr-defined]
-        await database.connect()
+        database = Database(client.app.state.settings.database)  # type: ignore[attr-defined]
         try:
             raw = client.build_request("POST", url, json=body).content
             when = dt.datetime.now(dt.UTC).replace(tzinfo=None) - age
@@ -189,11 +188,13 @@ def test_a_key_abandoned_by_a_crashed_instance_can_be_retried(
                 )
             )
         finally:
-            await database.disconnect()
+            await database.dispose()
 
-    asyncio.run(leave_key(dt.timedelta(seconds=5)))  # still plausibly running: refused
-    assert client.post(url, json=body, headers=headers).status_code == 409
-    asyncio.run(leave_key(ABANDONED_AFTER + dt.timedelta(seconds=5)))  # long dead: taken over
+    lease = lease_for(client.app.state.settings)  # type: ignore[attr-defined]
+    asyncio.run(leave_key(dt.timedelta(seconds=1)))  # still plausibly running: refused
+    refused = client.post(url, json=body, headers=headers)
+    assert refused.status_code == 409 and int(refused.headers["Retry-After"]) >= 1
+    asyncio.run(leave_key(lease + dt.timedelta(seconds=1)))  # its lease ran out: taken over
     retry = client.post(url, json=body, headers=headers)
     assert retry.status_code == 201 and len(ai.requests) == 1
     replay = client.post(url, json=body, headers=headers)

@@ -11,6 +11,7 @@ from tests.support.ai_standin import AiStandIn, answer, tiny_png
 
 FAILURES = [
     ("slow", "TIMEOUT"),
+    ("drip", "TIMEOUT"),  # every piece on time, the whole answer late
     ("error500", "HTTP_5XX"),
     ("garbage", "INVALID_RESPONSE"),
     ("contract_breach", "INVALID_RESPONSE"),
@@ -119,3 +120,44 @@ def test_resolving_a_superseded_review_is_refused(
     )
     assert r.status_code == 409 and r.json()["error"] == "review_not_open"
     assert client.get(f"/api/v1/tray-sessions/{session_uuid}").json()["payable"] is False
+
+
+@pytest.mark.parametrize(
+    "items",
+    [[], [("SCONE", 1_000_000, 0.99)], [("SCONE", 101, 0.99)]],
+    ids=["no-items", "a-million", "just-over-the-limit"],
+)
+def test_an_auto_answer_that_cannot_be_billed_goes_to_review(
+    client: TestClient, session_uuid: str, ai: AiStandIn, items: list
+) -> None:
+    """An empty AUTO tray or an absurd count breaks the contract: staff look, nobody is billed."""
+    ai.answer = answer("AUTO", items)
+    body = _infer(client, session_uuid)
+    _assert_protected(client, session_uuid, body, "INVALID_RESPONSE")
+    assert "AUTO" in body["run"]["ai_error"] or "count" in body["run"]["ai_error"]
+
+
+def test_the_largest_billable_tray_is_billed_exactly(
+    client: TestClient, store: dict, ai: AiStandIn
+) -> None:
+    """100 lines of 100 pieces at the top price: beyond INT, within BIGINT, to the won."""
+    sid = store["id"]
+    skus = [f"BIG-{i:03d}" for i in range(100)]
+    for sku in skus:
+        made = client.post(
+            f"/api/v1/stores/{sid}/products",
+            json={"sku": sku, "name": sku, "unit_price_krw": 10_000_000},
+        )
+        assert made.status_code == 201, made.text
+    session = client.post(
+        "/api/v1/tray-sessions", json={"store_id": sid, "counter_id": "c"}
+    ).json()["uuid"]
+    ai.answer = answer("REVIEW", [("SCONE", 1, 0.5)])
+    review = _infer(client, session)["review"]
+    resolved = client.post(
+        f"/api/v1/reviews/{review['id']}/resolve",
+        json={"reviewer": "kim", "items": [{"sku": s, "count": 100} for s in skus]},
+    )
+    assert resolved.status_code == 200, resolved.text
+    bill = client.post(f"/api/v1/tray-sessions/{session}/checkout", json={}).json()["bill"]
+    assert bill["total_krw"] == 100 * 100 * 10_000_000 > 2**31

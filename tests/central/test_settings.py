@@ -73,9 +73,12 @@ def test_the_cli_prints_one_line_and_no_trace() -> None:
 def test_runbook_url_maps_onto_aiomysql_keeping_socket_and_charset() -> None:
     url = "mysql+pymysql://demo:p%40ss@/bake_sight_demo?unix_socket=/cloudsql/proj:asia-northeast3:bake-sight-mysql&charset=utf8mb4"
     target = parse_database_url(url)
-    assert target.dialect == "mysql" and target.options == {"charset": "utf8mb4"}
-    assert target.url.startswith("mysql+aiomysql://demo:p%40ss@/bake_sight_demo?")
-    assert "unix_socket=%2Fcloudsql%2Fproj%3Aasia-northeast3%3Abake-sight-mysql" in target.url
+    assert target.dialect == "mysql" and target.url.drivername == "mysql+aiomysql"
+    assert (target.url.username, target.url.password) == ("demo", "p@ss")
+    assert target.url.host is None and target.url.database == "bake_sight_demo"
+    connect = target.engine_options["connect_args"]
+    assert connect["unix_socket"] == "/cloudsql/proj:asia-northeast3:bake-sight-mysql"
+    assert connect["charset"] == "utf8mb4"
     assert (
         "p%40ss" not in target.describe()
         and "/cloudsql/proj:asia-northeast3:bake-sight-mysql" in target.describe()

@@ -17,7 +17,9 @@ from typing import Any
 
 
 class AiStandIn:
-    """`behaviour`: ok | slow | error500 | garbage | contract_breach | close.
+    """`behaviour`: ok | slow | drip | error500 | garbage | contract_breach | close.
+
+    `drip` sends a good answer in 20 pieces, `delay_s` / 20 apart: no single read is slow.
 
     In `ok` mode the answer is `answer` if set, else AUTO with one of each of the first candidates.
     """
@@ -84,6 +86,8 @@ class AiStandIn:
                     return None
                 if behaviour == "slow":
                     time.sleep(standin.delay_s)
+                if behaviour == "drip" and self.path == "/v1/infer":
+                    return self._drip(standin.answer or default_answer(body), standin.delay_s)
                 if behaviour == "error500":
                     return self._send(500, {"error": "boom"})
                 if behaviour == "garbage":
@@ -102,6 +106,21 @@ class AiStandIn:
                         },
                     )
                 return self._send(200, standin.answer or default_answer(body))
+
+            def _drip(self, payload: dict[str, Any], total_s: float) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                piece = len(data) // 20 + 1
+                try:
+                    for start in range(0, len(data), piece):
+                        self.wfile.write(data[start : start + piece])
+                        self.wfile.flush()
+                        time.sleep(total_s / 20)
+                except OSError:  # the client gave up, as it should
+                    pass
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
                 self._raw(status, json.dumps(payload).encode())

@@ -139,74 +139,127 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextlib.contextmanager
-def _throwaway(binary: str) -> Iterator[MySQLServer]:
-    tmp = Path(tempfile.mkdtemp(prefix="bakesight-mysql-"))
-    datadir, sock, port = tmp / "data", tmp / "mysql.sock", _free_port()
-    installer = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
-    as_root = ["--user=root"] if os.geteuid() == 0 else []
-    if installer:
-        subprocess.run(
+class ThrowawayServer:
+    """A private mariadbd/mysqld in a temporary data dir, which a test may kill and restart.
+
+    `kill()` is SIGKILL (a crash, as Cloud SQL's failover looks to clients); `start()` brings the
+    same data dir back on the same port and socket, after crash recovery.
+    """
+
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+        self.tmp = Path(tempfile.mkdtemp(prefix="bakesight-mysql-"))
+        self.datadir, self.sock, self.port = (
+            self.tmp / "data",
+            self.tmp / "mysql.sock",
+            _free_port(),
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.password = uuid.uuid4().hex
+        self._log = open(self.tmp / "server.log", "ab")  # noqa: SIM115 - closed in close()
+        self._as_root = ["--user=root"] if os.geteuid() == 0 else []
+
+    def initialize(self) -> MySQLServer:
+        """Create the data dir, start, and add the `bakesight` user; the server to connect to."""
+        installer = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
+        if installer:
+            subprocess.run(
+                [
+                    installer,
+                    "--no-defaults",
+                    f"--datadir={self.datadir}",
+                    "--auth-root-authentication-method=normal",
+                    "--skip-test-db",
+                    *self._as_root,
+                ],
+                check=True,
+                capture_output=True,
+            )
+        else:  # MySQL proper
+            subprocess.run(
+                [
+                    self.binary,
+                    "--no-defaults",
+                    "--initialize-insecure",
+                    f"--datadir={self.datadir}",
+                    *self._as_root,
+                ],
+                check=True,
+                capture_output=True,
+            )
+        root = self.start(MySQLServer("127.0.0.1", self.port, "root", "", "throwaway"))
+        with contextlib.closing(root.connect()) as conn, conn.cursor() as cur:
+            for host in ("127.0.0.1", "localhost"):
+                cur.execute(f"CREATE USER 'bakesight'@'{host}' IDENTIFIED BY %s", (self.password,))
+                cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO 'bakesight'@'{host}'")
+        return self.server
+
+    @property
+    def server(self) -> MySQLServer:
+        return MySQLServer(
+            "127.0.0.1", self.port, "bakesight", self.password, "throwaway", str(self.sock)
+        )
+
+    def start(self, probe: MySQLServer | None = None, timeout_s: float = 60) -> MySQLServer:
+        """Start the server and wait until it accepts connections."""
+        self.proc = subprocess.Popen(
             [
-                installer,
+                self.binary,
                 "--no-defaults",
-                f"--datadir={datadir}",
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-                *as_root,
+                f"--datadir={self.datadir}",
+                f"--socket={self.sock}",
+                f"--port={self.port}",
+                "--bind-address=127.0.0.1",
+                "--skip-name-resolve",
+                "--innodb-buffer-pool-size=128M",
+                "--max-connections=500",
+                f"--pid-file={self.tmp / 'server.pid'}",
+                *self._as_root,
             ],
-            check=True,
-            capture_output=True,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
-    else:  # MySQL proper
-        subprocess.run(
-            [binary, "--no-defaults", "--initialize-insecure", f"--datadir={datadir}", *as_root],
-            check=True,
-            capture_output=True,
-        )
-    log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--no-defaults",
-            f"--datadir={datadir}",
-            f"--socket={sock}",
-            f"--port={port}",
-            "--bind-address=127.0.0.1",
-            "--skip-name-resolve",
-            "--innodb-buffer-pool-size=128M",
-            "--max-connections=500",
-            f"--pid-file={tmp / 'server.pid'}",
-            *as_root,
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        root = MySQLServer("127.0.0.1", port, "root", "", "throwaway", str(sock))
-        deadline = time.monotonic() + 30
+        probe = probe or self.server
+        deadline = time.monotonic() + timeout_s
         while True:
             try:
-                conn = root.connect()
-                break
+                probe.connect().close()
+                return probe
             except pymysql.err.OperationalError:
-                if proc.poll() is not None or time.monotonic() > deadline:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
                     raise NoMySQLServer(
-                        f"the throwaway {binary} did not start: "
-                        f"{(tmp / 'server.log').read_text()[-800:]}"
+                        f"the throwaway {self.binary} did not start: "
+                        f"{(self.tmp / 'server.log').read_text(errors='replace')[-800:]}"
                     ) from None
-                time.sleep(0.1)
-        password = uuid.uuid4().hex
-        with contextlib.closing(conn), conn.cursor() as cur:
-            for host in ("127.0.0.1", "localhost"):
-                cur.execute(f"CREATE USER 'bakesight'@'{host}' IDENTIFIED BY %s", (password,))
-                cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO 'bakesight'@'{host}'")
-        yield MySQLServer("127.0.0.1", port, "bakesight", password, "throwaway", str(sock))
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL the server, as a crash would; clients see their connections reset."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=20)
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def find_binary() -> str | None:
+    """mariadbd or mysqld, for a throwaway server of our own."""
+    return _find_binary()
+
+
+@contextlib.contextmanager
+def _throwaway(binary: str) -> Iterator[MySQLServer]:
+    server = ThrowawayServer(binary)
+    try:
+        yield server.initialize()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        server.close()

@@ -1,0 +1,127 @@
+"""How tray sessions, runs, reviews and bills look in Central's JSON answers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from central.db import iso, loads
+from central.states import SessionStatus
+from central.tables import bill_lines, bills, recognition_items, recognition_runs, reviews
+
+
+def run_json(run: Mapping[Any, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": run["id"],
+        "decision": run["decision"],
+        "reason": run["reason"],
+        "ai_status": run["ai_status"],
+        "ai_error": run["ai_error"],
+        "model_version": run["model_version"],
+        "device": run["device"],
+        "ai_latency_ms": run["ai_latency_ms"],
+        "frame_count": run["frame_count"],
+        "created_at": iso(run["created_at"]),
+        "items": items,
+    }
+
+
+def item_json(item: Mapping[Any, Any]) -> dict[str, Any]:
+    return {
+        "sku": item["sku"],
+        "count": item["count"],
+        "confidence": item["confidence"],
+        "candidates": loads(item["candidates"]),
+        "boxes": loads(item["boxes"]),
+    }
+
+
+def review_json(row: Mapping[Any, Any], session_uuid: str | None = None) -> dict[str, Any]:
+    out = {
+        "id": row["id"],
+        "session_id": row["session_id"],
+        "run_id": row["run_id"],
+        "store_id": row["store_id"],
+        "reason": row["reason"],
+        "status": row["status"],
+        "final_items": loads(row["final_items"]),
+        "resolved_by": row["resolved_by"],
+        "created_at": iso(row["created_at"]),
+        "resolved_at": iso(row["resolved_at"]),
+    }
+    if session_uuid is not None:
+        out["session"] = session_uuid
+    return out
+
+
+def session_head(session: Mapping[Any, Any]) -> dict[str, Any]:
+    return {
+        "uuid": session["uuid"],
+        "store_id": session["store_id"],
+        "counter_id": session["counter_id"],
+        "status": session["status"],
+        "payable": session["status"] == SessionStatus.PAYABLE,
+        "created_at": iso(session["created_at"]),
+        "updated_at": iso(session["updated_at"]),
+    }
+
+
+def new_session_json(values: Mapping[Any, Any]) -> dict[str, Any]:
+    """A new session as GET shows it, built from its row instead of read back."""
+    return {**session_head(values), "runs": [], "reviews": [], "bill": None}
+
+
+async def session_json(conn: AsyncConnection, session: Any) -> dict[str, Any]:
+    """A session with its runs (and their items), reviews and bill, read on `conn`."""
+    runs = (
+        await conn.execute(
+            recognition_runs.select()
+            .where(recognition_runs.c.session_id == session.id)
+            .order_by(recognition_runs.c.id)
+        )
+    ).all()
+    items_by_run: dict[int, list[dict[str, Any]]] = {run.id: [] for run in runs}
+    if runs:
+        for item in await conn.execute(
+            recognition_items.select()
+            .where(recognition_items.c.run_id.in_(list(items_by_run)))
+            .order_by(recognition_items.c.id)
+        ):
+            items_by_run[item.run_id].append(item_json(item._mapping))
+    review_rows = await conn.execute(
+        reviews.select().where(reviews.c.session_id == session.id).order_by(reviews.c.id)
+    )
+    bill = (await conn.execute(bills.select().where(bills.c.session_id == session.id))).first()
+    return {
+        **session_head(session._mapping),
+        "runs": [run_json(run._mapping, items_by_run[run.id]) for run in runs],
+        "reviews": [review_json(row._mapping) for row in review_rows],
+        "bill": await bill_json(conn, bill) if bill is not None else None,
+    }
+
+
+async def bill_json(conn: AsyncConnection, bill: Any) -> dict[str, Any]:
+    lines = await conn.execute(
+        bill_lines.select().where(bill_lines.c.bill_id == bill.id).order_by(bill_lines.c.id)
+    )
+    return {
+        "id": bill.id,
+        "total_krw": bill.total_krw,
+        "currency": "KRW",
+        "source": bill.source,
+        "payment_status": bill.payment_status,
+        "payment_reference": bill.payment_reference,
+        "created_at": iso(bill.created_at),
+        "lines": [
+            {
+                "sku": line.sku,
+                "name": line.name,
+                "unit_price_krw": line.unit_price_krw,
+                "count": line._mapping["count"],
+                "line_total_krw": line.line_total_krw,
+            }
+            for line in lines
+        ],
+    }

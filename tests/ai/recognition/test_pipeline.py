@@ -10,12 +10,12 @@ import torch
 
 from ai.frames import FrameLimits, decode_frames
 from ai.recognition import Pipeline
-from ai.recognition.bakery import SMALL_PRODUCTS as SMALL
-from ai.recognition.bakery import reference_images
 from ai.recognition.embed import DEFAULT_METRIC, builtin_embedder
 from ai.recognition.gallery import Gallery
 from ai.recognition.pipeline import DEFAULT_CALIBRATION, WORK_WIDTH, box_iou
 from fixtures.bakery import SEEDS, make_tray
+from tools.recognition.bakery import SMALL_PRODUCTS as SMALL
+from tools.recognition.bakery import reference_images
 
 
 def refs(sku: str, n: int = 3) -> list:

@@ -1,6 +1,6 @@
 """Fit the built-in embedder's linear metric on the development split and write its artefact.
 
-    python -m ai.recognition.metric [--trays 150] [--out PATH (default: the committed artefact)]
+    python -m tools.recognition.metric [--trays 150] [--out PATH (default: the committed artefact)]
 
 Uses only the `development` seed of fixtures/bakery/seeds.json (never calibration or evaluation)
 and the reference photos. Steps:
@@ -21,12 +21,11 @@ from pathlib import Path
 
 import torch
 
+from ai.recognition.embed import DEFAULT_METRIC, DESCRIPTOR_ID, ColourTextureEmbedder
+from ai.recognition.gallery import Gallery
+from ai.recognition.pipeline import DEFAULT_CALIBRATION, Calibration, Pipeline
 from fixtures.bakery import SEEDS, catalog_skus
-
-from .bakery import frame_box, generate_trays, register_catalog, true_item
-from .embed import DEFAULT_METRIC, DESCRIPTOR_ID, ColourTextureEmbedder
-from .gallery import Gallery
-from .pipeline import DEFAULT_CALIBRATION, Calibration, Pipeline
+from tools.recognition.bakery import frame_box, generate_trays, register_catalog, true_item
 
 REGULARIZATION = 0.1  # shrinks the within-product scatter toward a scaled identity
 ALPHA = 0.7  # chosen on held-out development trays and on products left out of the fit
@@ -90,7 +89,7 @@ def nearest_product_accuracy(emb: torch.Tensor, labels: list[str], n_refs: int) 
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m ai.recognition.metric")
+    ap = argparse.ArgumentParser(prog="python -m tools.recognition.metric")
     ap.add_argument("--trays", type=int, default=150)
     ap.add_argument("--out", type=Path, default=DEFAULT_METRIC)
     a = ap.parse_args(argv)

@@ -1,6 +1,6 @@
 """Fit the decision thresholds on the calibration split and write the calibration artefact.
 
-    python -m ai.recognition.calibrate [--trays 200] [--out PATH (default: the committed artefact)]
+    python -m tools.recognition.calibrate [--trays 200] [--out PATH (default: the committed artefact)]
 
 Uses only the `calibration` seed of fixtures/bakery/seeds.json (never `evaluation`). Steps:
 1. register the catalog from its reference photos (public register API);
@@ -27,11 +27,10 @@ from pathlib import Path
 
 import torch
 
+from ai.recognition.embed import builtin_embedder
+from ai.recognition.pipeline import DEFAULT_CALIBRATION, Calibration
 from fixtures.bakery import SEEDS, catalog_skus
-
-from .bakery import frame_box, generate_trays, new_pipeline, true_item
-from .embed import builtin_embedder
-from .pipeline import DEFAULT_CALIBRATION, Calibration
+from tools.recognition.bakery import frame_box, generate_trays, new_pipeline, true_item
 
 TARGET_WRONG_AUTO = 0.002
 TARGET_WRONG_ACCEPT = 0.02  # of the wrong answers, real and counterfactual, at most this reach AUTO
@@ -126,7 +125,7 @@ def simulate(trays: list[dict], cal: Calibration) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m ai.recognition.calibrate")
+    ap = argparse.ArgumentParser(prog="python -m tools.recognition.calibrate")
     ap.add_argument("--trays", type=int, default=200)
     ap.add_argument("--out", type=Path, default=DEFAULT_CALIBRATION)
     ap.add_argument(

@@ -1,6 +1,6 @@
 """`nox -s eval`: RPC and payment metrics on the held-out evaluation split.
 
-    python -m ai.recognition.evaluate [--trays 300] [--unknown-trays 60] [--json OUT]
+    python -m tools.recognition.evaluate [--trays 300] [--unknown-trays 60] [--json OUT]
 
 The gallery is filled only through Pipeline.register (the registration endpoint's path) from the
 reference photos; trays come from the `evaluation` seed, which calibration never sees.
@@ -12,16 +12,15 @@ import argparse
 import json
 from pathlib import Path
 
+from ai.recognition.pipeline import DEFAULT_CALIBRATION
 from fixtures.bakery import SEEDS
-
-from .bakery import metrics, new_pipeline, run_split
-from .pipeline import DEFAULT_CALIBRATION
+from tools.recognition.bakery import metrics, new_pipeline, run_split
 
 AIMS = {"wrong_auto": ("<=", 0.005), "automation": (">=", 0.90), "cAcc": (">=", 0.97)}
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ai.recognition.evaluate")
+    ap = argparse.ArgumentParser(prog="python -m tools.recognition.evaluate")
     ap.add_argument("--trays", type=int, default=300)
     ap.add_argument("--unknown-trays", type=int, default=60)
     ap.add_argument("--json", type=Path, default=None)

@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 import torch
 from PIL import Image
 
+from ai.recognition.pipeline import Pipeline, box_iou
 from fixtures.bakery import LOOKALIKE_PAIRS, SEEDS, catalog_skus, make_reference, make_tray
 from fixtures.bakery.scene import Tray
-
-from .pipeline import Pipeline, box_iou
 
 
 def jpeg_to_image(data: bytes) -> Image.Image:

@@ -26,11 +26,11 @@ from ai.recognizer import PhotoOutcome, TooManyPhotos
 from .background import Capture, estimate, from_capture, measure_capture
 from .embed import CROP_SIZE, builtin_embedder, crop_items, white_balance
 from .gallery import MAX_REFERENCE_PHOTOS, Gallery, Storage, now_iso, storage_for
-from .segment import SegmentParams, segment
+from .segment import SegmentParams, reconstruct, segment
 
 MAX_CAPTURE_FRAMES = 4
 MAX_CAPTURE_SPREAD = 0.04  # mean absolute difference between an empty tray's frames
-REFERENCE_MIN_AREA = 0.004  # a reference item covers at least this share of the frame
+REFERENCE_MIN_AREA = 0.0015  # a reference item covers at least this share of the frame
 REFERENCE_OTHERS = 0.25  # another region this large (share of the item's) makes it ambiguous
 # the same item in two frames of one tray measures within this factor (the camera is fixed)
 FRAME_AREA_SPREAD = 1.35
@@ -658,15 +658,23 @@ class Pipeline:
         batch = self.preprocess(frames)
         with torch.inference_mode():
             found = segment(batch.seg, self.seg_params, estimate(batch.seg))
+            sh, sw = batch.seg.shape[2], batch.seg.shape[3]
+            # a pattern that runs off the frame (a liner's printed border, a tray's rim) is the
+            # tray's own; an item lies on the tray, inside the frame
+            mask = (found.labels > 0).to(torch.uint8)
+            edge = torch.zeros_like(mask)
+            edge[..., 0, :] = edge[..., -1, :] = edge[..., :, 0] = edge[..., :, -1] = 1
+            off_frame = reconstruct(mask * edge, mask, 4 * (sh + sw)).bool()
+            inside = (found.labels * (~off_frame).long()).reshape(-1)
+            inside_area = torch.bincount(inside, minlength=len(found.areas) + 1)[1:]
             for f in range(len(frames)):
-                areas = found.areas[found.frame == f]
+                on_tray = (found.frame == f) & (inside_area >= self.seg_params.min_area)
+                areas = inside_area[on_tray]
                 if int(areas.numel()):
-                    return_area = float(areas.sum()) / float(
-                        batch.seg.shape[2] * batch.seg.shape[3]
-                    )
+                    share = float(areas.sum()) / float(sh * sw)
                     raise ValueError(
                         f"frame {f} shows {int(areas.numel())} item(s) on the tray "
-                        f"({return_area:.1%} of the frame): capture the empty tray"
+                        f"({share:.1%} of the frame): capture the empty tray"
                     )
             if len(frames) > 1:
                 spread = (batch.seg - batch.seg.mean(0, keepdim=True)).abs().mean()

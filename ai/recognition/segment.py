@@ -29,7 +29,6 @@ import torch.nn.functional as F
 
 from .background import TrayModel, estimate, texture_level
 
-
 DARK = 0.03
 
 
@@ -39,6 +38,8 @@ class SegmentParams:
     brighter: float = 0.14  # log brightness above the tray (not glare)
     darker: float = 1.15  # log brightness below the tray: darker than any shadow
     texture: float = 0.022  # texture level above the tray's own
+    weak: float = 0.5  # faint foreground, kept where it touches clear foreground
+    grow: int = 40  # how far (segmentation pixels) faint foreground may reach from clear
     sensitive: float = 0.7  # the safety net's threshold, as a share of the ones above
     h: float = 1.5  # dynamic a distance-map peak needs to be its own item (segmentation pixels)
     min_area: int = 90  # regions smaller than this (segmentation pixels) are crumbs
@@ -209,7 +210,10 @@ def segment(
     p = p or SegmentParams()
     tray = tray if tray is not None else estimate(img)
     score = departure(img, tray, p)
-    raw = _open((score > 1).to(torch.uint8))
+    # hysteresis: faint parts (a pale item's body) join the item whose clear parts they touch
+    strong = _open((score > 1).to(torch.uint8))
+    weak = _open((score > p.weak).to(torch.uint8)) | strong
+    raw = reconstruct(strong, weak, p.grow)
     mask = fill_holes(raw)
     dist = distance_transform(mask)
     dist = F.avg_pool2d(dist, 3, 1, 1, count_include_pad=False) * mask  # flatten outline noise

@@ -17,7 +17,14 @@ import torch
 from PIL import Image
 
 from ai.recognition.pipeline import Pipeline, box_iou
-from fixtures.bakery import LOOKALIKE_PAIRS, SEEDS, catalog_skus, make_reference, make_tray
+from fixtures.bakery import (
+    LOOKALIKE_PAIRS,
+    SEEDS,
+    catalog_skus,
+    make_background,
+    make_reference,
+    make_tray,
+)
 from fixtures.bakery.scene import Tray
 
 
@@ -44,30 +51,58 @@ SMALL_PRODUCTS = [
 
 
 def register_catalog(
-    p: Pipeline, skus: list[str] | None = None, photos: int = 5, seed: int | None = None
+    p: Pipeline,
+    skus: list[str] | None = None,
+    photos: int = 5,
+    seed: int | None = None,
+    family: str | None = None,
+    counter: int = 0,
 ) -> None:
-    """Register every product from its generated reference photos via the public API."""
+    """Register every product from its generated reference photos via the public API.
+
+    family/counter: the photos are shot at that counter (the bakery's own tray and light).
+    """
     seed = SEEDS["references"] if seed is None else seed
     for sku in skus or catalog_skus():
-        p.register(sku, [jpeg_to_image(make_reference(seed, sku, k)) for k in range(photos)])
+        shots = [make_reference(seed, sku, k, family, counter) for k in range(photos)]
+        p.register(sku, [jpeg_to_image(j) for j in shots])
 
 
-def _tray(args: tuple[int, int, list[str]]) -> Tray:
-    return make_tray(*args)
+def counter_id(family: str, counter: int) -> str:
+    return f"{family}-{counter}"
 
 
-def generate_trays(seed: int, indices: range, skus: list[str]) -> Iterator[Tray]:
-    """The trays `indices` of split `seed`, in order, drawn in worker processes.
+def capture_counter(p: Pipeline, family: str, counter: int, frames: int = 2) -> str:
+    """Capture the counter's empty tray through the public API; its counter id."""
+    shots = [make_background(SEEDS["references"], family, counter, k) for k in range(frames)]
+    cid = counter_id(family, counter)
+    p.capture_background(cid, [jpeg_to_image(j) for j in shots])
+    return cid
 
-    Drawing a tray takes about a second, twenty times longer than recognizing it, so calibration
-    and evaluation spread the drawing over the cores while the caller recognizes.
+
+# worker processes: at most two, the machine's other users need the rest
+WORKERS = min(os.cpu_count() or 1, int(os.environ.get("BAKERY_WORKERS", "2")))
+
+
+def _tray(args: tuple) -> Tray:
+    seed, i, skus, family, counter = args
+    return make_tray(seed, i, skus, family=family, counter=counter)
+
+
+def generate_trays(
+    seed: int, indices: range, skus: list[str], family: str | None = None, counter: int = 0
+) -> Iterator[Tray]:
+    """The trays `indices` of split `seed` at a counter, in order, drawn in worker processes.
+
+    Drawing a tray takes about a second, ten times longer than recognizing it, so calibration
+    and evaluation spread the drawing over worker processes while the caller recognizes.
     """
-    workers = min(os.cpu_count() or 1, 8)
-    if workers == 1 or len(indices) < 4:
-        yield from (make_tray(seed, i, skus) for i in indices)
+    jobs = [(seed, i, skus, family, counter) for i in indices]
+    if WORKERS <= 1 or len(indices) < 4:
+        yield from (_tray(j) for j in jobs)
         return
-    with ProcessPoolExecutor(workers) as pool:
-        yield from pool.map(_tray, [(seed, i, skus) for i in indices], chunksize=2)
+    with ProcessPoolExecutor(WORKERS) as pool:
+        yield from pool.map(_tray, jobs, chunksize=2)
 
 
 def true_item(tray: Tray, frame: int, box: Sequence[float]) -> tuple[int, float]:
@@ -95,57 +130,83 @@ class TrayResult:
     reason: str
     confusions: list[tuple[str, str]] = field(default_factory=list)  # (truth, predicted), frame 0
     timings: dict[str, float] = field(default_factory=dict)
+    excluded: str | None = None  # a product on the tray that was left out of the candidates
 
     @property
     def exact(self) -> bool:
-        return self.pred == self.truth and not self.has_unknown
+        return self.pred == self.truth and not self.has_unknown and self.excluded is None
+
+    @property
+    def missing(self) -> bool:
+        """An item on the tray is not in the answer (or its product was no candidate)."""
+        return self.excluded is not None or any(
+            self.pred.get(s, 0) < c for s, c in self.truth.items()
+        )
 
 
 def run_split(
-    p: Pipeline, seed: int, n: int, *, exclude_one: bool = False, start: int = 0
-) -> list[TrayResult]:
-    """Recognize trays start..start+n-1 of the split `seed` with the whole catalog as candidates.
+    p: Pipeline,
+    seed: int,
+    n: int,
+    *,
+    exclude_one: bool = False,
+    start: int = 0,
+    skus: list[str] | None = None,
+    family: str | None = None,
+    counter: int = 0,
+    counter_ids: tuple[str | None, ...] = (None,),
+) -> dict[str | None, list[TrayResult]]:
+    """Recognize trays start..start+n-1 of split `seed` at a counter, all `skus` as candidates.
 
     exclude_one: drop one product on each tray from the candidates (the tray must not be AUTO).
+    counter_ids: each tray is recognized once per entry (None: without the counter's capture).
     """
-    skus = catalog_skus()
-    out = []
+    skus = skus or catalog_skus()
+    out: dict[str | None, list[TrayResult]] = {c: [] for c in counter_ids}
     indices = range(start, start + n)
-    for i, tray in zip(indices, generate_trays(seed, indices, skus), strict=True):
+    trays = generate_trays(seed, indices, skus, family, counter)
+    for i, tray in zip(indices, trays, strict=True):
         cands = skus
         truth = tray.counts
+        gone = None
         if exclude_one:
             gone = sorted(truth)[i % len(truth)]
             cands = [s for s in skus if s != gone]
-        ans = p.recognize(tray.frames(), cands, top_k=3)
-        pred = {it["sku"]: it["count"] for it in ans["items"] if it["sku"] is not None}
-        conf = []
-        for it in ans["items"]:
-            for b in it["boxes"]:
-                if b["frame"] != 0:
-                    continue
-                k, iou = true_item(tray, 0, b["box"])
-                if iou >= 0.5 and tray.poses[k].sku != it["sku"]:
-                    conf.append((tray.poses[k].sku, str(it["sku"])))
-        out.append(
-            TrayResult(
-                tray.tray_id,
-                truth,
-                pred,
-                any(it["sku"] is None for it in ans["items"]),
-                ans["decision"],
-                ans["reason"],
-                conf,
-                ans["timings_ms"],
-            )
-        )
+        frames = tray.frames()
+        for cid in counter_ids:
+            ans = p.recognize(frames, cands, top_k=3, counter_id=cid)
+            out[cid].append(_result(tray, ans, gone))
     return out
 
 
+def _result(tray: Tray, ans: dict, gone: str | None) -> TrayResult:
+    pred = {it["sku"]: it["count"] for it in ans["items"] if it["sku"] is not None}
+    conf = []
+    for it in ans["items"]:
+        for b in it["boxes"]:
+            if b["frame"] != 0:
+                continue
+            k, iou = true_item(tray, 0, b["box"])
+            if iou >= 0.5 and tray.poses[k].sku != it["sku"]:
+                conf.append((tray.poses[k].sku, str(it["sku"])))
+    return TrayResult(
+        tray.tray_id,
+        tray.counts,
+        pred,
+        any(it["sku"] is None for it in ans["items"]),
+        ans["decision"],
+        ans["reason"],
+        conf,
+        ans["timings_ms"],
+        gone,
+    )
+
+
 def metrics(results: list[TrayResult]) -> dict:
-    """RPC metrics (cAcc, ACD, mCIoU) and the payment metrics (automation, wrong-AUTO)."""
-    n = len(results)
-    skus = catalog_skus()
+    """RPC metrics (cAcc, ACD, mCIoU) and the payment metrics (automation, wrong-AUTO,
+    missing-product AUTO: trays decided AUTO although an item on them is not in the answer)."""
+    n = max(1, len(results))
+    skus = sorted({s for r in results for s in (*r.truth, *r.pred)})
     exact = sum(r.exact for r in results)
     acd = sum(sum(abs(r.pred.get(s, 0) - r.truth.get(s, 0)) for s in skus) for r in results) / n
     ciou = []
@@ -171,6 +232,7 @@ def metrics(results: list[TrayResult]) -> dict:
         "mCIoU": sum(ciou) / len(ciou) if ciou else 0.0,
         "automation": len(auto) / n,
         "wrong_auto": len(wrong_auto) / n,
+        "missing_auto": sum(r.missing for r in auto),
         "wrong_auto_trays": [r.tray_id for r in wrong_auto],
         "decisions": dict(Counter(r.decision for r in results)),
         "lookalike_confusions": look,
@@ -182,9 +244,18 @@ def metrics(results: list[TrayResult]) -> dict:
     }
 
 
-def new_pipeline(device: str = "cpu", calibration_path: str | None = None) -> Pipeline:
-    """A pipeline with an in-memory gallery holding the whole catalog (registered via the API)."""
+def new_pipeline(
+    device: str = "cpu",
+    calibration_path: str | None = None,
+    *,
+    skus: list[str] | None = None,
+    family: str | None = None,
+    counter: int = 0,
+    photos: int = 5,
+) -> Pipeline:
+    """A pipeline with an in-memory gallery holding `skus` (default: the catalog), registered
+    through the API from photos shot at the counter."""
     torch.manual_seed(0)
     p = Pipeline.load(device, None, calibration_path=calibration_path)
-    register_catalog(p)
+    register_catalog(p, skus, photos, family=family, counter=counter)
     return p

@@ -13,6 +13,7 @@ from ai.recognition import Pipeline
 from ai.recognition.embed import DEFAULT_METRIC, builtin_embedder
 from ai.recognition.gallery import Gallery
 from ai.recognition.pipeline import DEFAULT_CALIBRATION, WORK_WIDTH, box_iou
+from ai.recognizer import TooManyPhotos
 from fixtures.bakery import SEEDS, make_tray
 from tools.recognition.bakery import SMALL_PRODUCTS as SMALL
 from tools.recognition.bakery import reference_images
@@ -73,8 +74,9 @@ def test_register_then_recognize_a_new_product():
     assert _counts(after) == {"CROISSANT": 1, "PRETZEL": 2}
     assert after["decision"] == "AUTO"
     assert after["model_version"] != before["model_version"]
-    with pytest.raises(ValueError, match="at most 5"):
+    with pytest.raises(TooManyPhotos, match="limit of 5"):
         p.register("PRETZEL", refs("PRETZEL", 3))
+    assert p.gallery.count("PRETZEL", "reference") == 3  # nothing was added
 
 
 def test_feedback_from_a_resolved_review_improves_a_later_answer():

@@ -6,7 +6,7 @@ speckle). At recognition the capture is re-lit to the frame: a smooth multiplica
 fitted on the pixels that still look like the capture absorbs a changed exposure, colour
 temperature or gradient.
 
-Without a capture the tray is estimated from the frame itself: a smooth surface (quadratic in
+Without a capture the tray is estimated from the frame itself: a smooth surface (cubic in
 the log colour, which models light gradients and a backlit glow) fitted robustly on coarse cells
 — first the frame's border, where items rarely lie, then every cell that the fit explains — and
 its texture level measured on those tray cells.
@@ -24,6 +24,9 @@ import torch.nn.functional as F
 
 CELL = 8  # coarse cell (segmentation pixels) of the surface fits
 EPS = 1.0 / 255
+# colours are compared as log(value + DARK): the offset damps dark channels, where JPEG noise is
+# a large share of the value
+DARK = 0.03
 
 
 @dataclass
@@ -33,6 +36,7 @@ class TrayModel:
     colour: torch.Tensor
     texture: torch.Tensor
     source: str  # "capture" | "estimate"
+    log_colour: torch.Tensor  # log(colour + DARK), what the segmentation compares with
 
 
 @dataclass
@@ -71,12 +75,14 @@ def texture_level(img: torch.Tensor) -> torch.Tensor:
 
 
 def _design(gh: int, gw: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """Quadratic polynomial terms of the cell centres, (gh * gw, 6)."""
+    """Cubic polynomial terms of the cell centres, (gh * gw, 10)."""
     ys = torch.linspace(-1, 1, gh, device=device, dtype=dtype)
     xs = torch.linspace(-1, 1, gw, device=device, dtype=dtype)
     y, x = torch.meshgrid(ys, xs, indexing="ij")
     y, x = y.reshape(-1), x.reshape(-1)
-    return torch.stack([torch.ones_like(x), x, y, x * x, y * y, x * y], 1)
+    terms = [torch.ones_like(x), x, y, x * x, y * y, x * y]
+    terms += [x * x * x, y * y * y, x * x * y, x * y * y]
+    return torch.stack(terms, 1)
 
 
 def _fit_surface(
@@ -107,8 +113,8 @@ def _robust_surface(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Fit, then refit on the cells the fit explains; (surface (B, 3, N), tray weight (B, N)).
 
-    A quadratic cannot follow every light (a backlit tray's glow clipped at white, a lamp's
-    fall-off): what the tray cells still differ from it by is added back on a coarse 4x5 grid.
+    A cubic cannot follow every light (a backlit tray's glow clipped at white, a lamp's
+    fall-off): what the tray cells still differ from it by is added back on a coarse 6x8 grid.
     """
     weight = start[None].expand(log_cells.shape[0], -1)
     surface = _fit_surface(log_cells, weight, design)
@@ -121,37 +127,42 @@ def _robust_surface(
         weight = (res < 2.5 * scale).to(log_cells.dtype) + 1e-4
         surface = _fit_surface(log_cells, weight, design)
         if k == rounds - 1:
-            resid = ((log_cells - surface) * weight[:, None]).reshape(b, c, gh, gw)
-            w = weight.reshape(b, 1, gh, gw)
-            coarse = F.adaptive_avg_pool2d(resid, (4, 5)) / F.adaptive_avg_pool2d(
-                w, (4, 5)
-            ).clamp_min(1e-3)
+            # shrunk toward zero where a coarse cell holds few tray cells (items cover it)
+            tray = (weight > 0.5).to(log_cells.dtype).reshape(b, 1, gh, gw)
+            resid = (log_cells - surface).reshape(b, c, gh, gw) * tray
+            coarse = F.adaptive_avg_pool2d(resid, (6, 8)) / (
+                F.adaptive_avg_pool2d(tray, (6, 8)) + 0.1
+            )
             fine = F.interpolate(coarse, size=(gh, gw), mode="bilinear", align_corners=False)
             surface = surface + fine.reshape(b, c, -1)
     return surface, weight
 
 
-def estimate(img: torch.Tensor) -> TrayModel:
-    """The tray of (B, 3, H, W) frames in [0, 1], estimated from the frames themselves."""
+def estimate(img: torch.Tensor, texture: torch.Tensor | None = None) -> TrayModel:
+    """The tray of (B, 3, H, W) frames in [0, 1], estimated from the frames themselves.
+
+    texture: `texture_level(img)` when the caller has it already.
+    """
     b, _, h, w = img.shape
     gh, gw = max(h // CELL, 2), max(w // CELL, 2)
-    logimg = torch.log(img + EPS)
-    cells = F.adaptive_avg_pool2d(logimg, (gh, gw)).reshape(b, 3, -1)
+    # cells of the image, then their log: a full-size log costs more than the whole fit
+    cells = torch.log(F.adaptive_avg_pool2d(img, (gh, gw)) + DARK).reshape(b, 3, -1)
     design = _design(gh, gw, img.device, img.dtype)
     start = _border_weight(gh, gw, img.device, img.dtype)
     surface, weight = _robust_surface(cells, design, start, (gh, gw))
-    colour = F.interpolate(
+    log_colour = F.interpolate(
         surface.reshape(b, 3, gh, gw), size=(h, w), mode="bilinear", align_corners=True
-    ).exp()
+    )
     # the tray's own texture level: a high quantile over the cells the fit called tray
-    tex_cells = F.adaptive_avg_pool2d(texture_level(img), (gh, gw)).reshape(b, -1)
+    texture = texture if texture is not None else texture_level(img)
+    tex_cells = F.adaptive_avg_pool2d(texture, (gh, gw)).reshape(b, -1)
     tray = weight > 0.5
     levels = []
     for i in range(b):
         vals = tex_cells[i][tray[i]]
         levels.append(torch.quantile(vals, 0.9) if vals.numel() else tex_cells[i].median())
-    texture = torch.stack(levels).view(b, 1, 1, 1).expand(b, 1, h, w)
-    return TrayModel(colour, texture, "estimate")
+    level = torch.stack(levels).view(b, 1, 1, 1).expand(b, 1, h, w)
+    return TrayModel(log_colour.exp() - DARK, level, "estimate", log_colour)
 
 
 def from_capture(img: torch.Tensor, capture: Capture) -> TrayModel:
@@ -163,17 +174,21 @@ def from_capture(img: torch.Tensor, capture: Capture) -> TrayModel:
         colour = F.interpolate(colour, size=(h, w), mode="bilinear", align_corners=False)
         texture = F.interpolate(texture, size=(h, w), mode="bilinear", align_corners=False)
     gh, gw = max(h // CELL, 2), max(w // CELL, 2)
-    ratio = torch.log(img + EPS) - torch.log(colour + EPS)
-    cells = F.adaptive_avg_pool2d(ratio, (gh, gw)).reshape(b, 3, -1)
+    log_captured = torch.log(colour + DARK)
+    ratio = torch.log(F.adaptive_avg_pool2d(img, (gh, gw)) + DARK) - F.adaptive_avg_pool2d(
+        log_captured, (gh, gw)
+    )
+    cells = ratio.reshape(b, 3, -1)
     design = _design(gh, gw, img.device, img.dtype)
     start = torch.ones(gh * gw, device=img.device, dtype=img.dtype)
     relight, _ = _robust_surface(cells, design, start, (gh, gw))
     relight = F.interpolate(
         relight.reshape(b, 3, gh, gw), size=(h, w), mode="bilinear", align_corners=True
-    ).exp()
+    )
+    log_colour = log_captured + relight
     # a slightly moved tray or camera: the texture level is taken as the local maximum
     texture = F.max_pool2d(texture, 3, 1, 1).expand(b, 1, h, w)
-    return TrayModel(colour * relight, texture, "capture")
+    return TrayModel(log_colour.exp() - DARK, texture, "capture", log_colour)
 
 
 def measure_capture(img: torch.Tensor) -> Capture:

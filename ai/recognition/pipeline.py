@@ -23,7 +23,7 @@ from PIL import Image
 
 from ai.recognizer import PhotoOutcome, TooManyPhotos
 
-from .background import Capture, estimate, from_capture, measure_capture
+from .background import Capture, estimate, from_capture, measure_capture, texture_level
 from .embed import CROP_SIZE, builtin_embedder, crop_items, white_balance
 from .gallery import MAX_REFERENCE_PHOTOS, Gallery, Storage, now_iso, storage_for
 from .segment import SegmentParams, reconstruct, segment
@@ -232,11 +232,12 @@ class Pipeline:
         """Segment the items, crop them and embed them."""
         t = {}
         t0 = time.perf_counter()
+        texture = texture_level(batch.seg)
         if batch.capture is not None:
             tray = from_capture(batch.seg, batch.capture)
         else:
-            tray = estimate(batch.seg)
-        reg = segment(batch.seg, self.seg_params, tray)
+            tray = estimate(batch.seg, texture)
+        reg = segment(batch.seg, self.seg_params, tray, texture)
         gain = white_balance(tray.colour)
         t["segment"] = _ms(t0)
         t0 = time.perf_counter()

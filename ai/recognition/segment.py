@@ -27,9 +27,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .background import TrayModel, estimate, texture_level
-
-DARK = 0.03
+from .background import DARK, TrayModel, estimate, texture_level
 
 
 @dataclass(frozen=True)
@@ -69,11 +67,12 @@ def _erode(x: torch.Tensor, cross: bool = False) -> torch.Tensor:
     return torch.minimum(torch.minimum(h[..., :-2, :], h[..., 1:-1, :]), h[..., 2:, :])
 
 
-def departure(img: torch.Tensor, tray: TrayModel, p: SegmentParams) -> torch.Tensor:
+def departure(
+    img: torch.Tensor, tray: TrayModel, p: SegmentParams, texture: torch.Tensor | None = None
+) -> torch.Tensor:
     """How far each pixel is from the tray, (B, 1, H, W): 1 is the foreground threshold."""
     bg = tray.colour
-    # the offset damps dark channels, where JPEG noise is a large share of the value
-    lq = torch.log(img + DARK) - torch.log(bg + DARK)
+    lq = torch.log(img + DARK) - tray.log_colour
     lum = lq.mean(1, keepdim=True)
     chroma_shade = (lq - lum).square().sum(1, keepdim=True).sqrt()
     # glare adds white light (g to every channel, clipped at white): what it cannot explain
@@ -82,10 +81,14 @@ def departure(img: torch.Tensor, tray: TrayModel, p: SegmentParams) -> torch.Ten
     chroma_glare = glare_residual.square().sum(1, keepdim=True).sqrt()
     chroma_glare = chroma_glare / (bg.mean(1, keepdim=True) + 0.05)
     chroma = torch.minimum(chroma_shade, chroma_glare) / p.chroma
-    texture = (texture_level(img) - 1.5 * tray.texture).clamp_min(0) / p.texture
+    texture = texture if texture is not None else texture_level(img)
+    texture = (texture - 1.5 * tray.texture).clamp_min(0) / p.texture
+    # an outline is textured on both its sides: the 3x3 minimum keeps the texture of an item's
+    # surface but not the rim it spreads onto the tray, which would weld touching items together
+    texture = -F.max_pool2d(-texture, 3, 1, 1)
     # brighter than the tray counts unless it is plain added white light (glare)
-    not_glare = ((chroma_glare / p.chroma > 0.5) | (texture > 0.5)).to(img.dtype)
-    brighter = lum.clamp_min(0) / p.brighter * not_glare
+    not_glare = ((chroma_glare > 0.5 * p.chroma) | (texture > 0.5)).to(img.dtype)
+    brighter = lum.clamp_min(0) * not_glare / p.brighter
     darker = (-lum).clamp_min(0) / p.darker
     return torch.maximum(torch.maximum(chroma, texture), torch.maximum(brighter, darker))
 
@@ -201,15 +204,20 @@ class Regions:
 
 
 def segment(
-    img: torch.Tensor, p: SegmentParams | None = None, tray: TrayModel | None = None
+    img: torch.Tensor,
+    p: SegmentParams | None = None,
+    tray: TrayModel | None = None,
+    texture: torch.Tensor | None = None,
 ) -> Regions:
     """Find the items in (B, 3, H, W) frames in [0, 1] at segmentation resolution.
 
     tray: the counter's tray model (from its capture); None: estimated from the frames.
+    texture: `background.texture_level(img)` when the caller has it already.
     """
     p = p or SegmentParams()
-    tray = tray if tray is not None else estimate(img)
-    score = departure(img, tray, p)
+    texture = texture if texture is not None else texture_level(img)
+    tray = tray if tray is not None else estimate(img, texture)
+    score = departure(img, tray, p, texture)
     # hysteresis: faint parts (a pale item's body) join the item whose clear parts they touch
     strong = _open((score > 1).to(torch.uint8))
     weak = _open((score > p.weak).to(torch.uint8)) | strong

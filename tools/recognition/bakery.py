@@ -50,6 +50,10 @@ SMALL_PRODUCTS = [
 ]
 
 
+# worker processes: at most two, the machine's other users need the rest
+WORKERS = min(os.cpu_count() or 1, int(os.environ.get("BAKERY_WORKERS", "2")))
+
+
 def register_catalog(
     p: Pipeline,
     skus: list[str] | None = None,
@@ -63,9 +67,19 @@ def register_catalog(
     family/counter: the photos are shot at that counter (the bakery's own tray and light).
     """
     seed = SEEDS["references"] if seed is None else seed
-    for sku in skus or catalog_skus():
-        shots = [make_reference(seed, sku, k, family, counter) for k in range(photos)]
-        p.register(sku, [jpeg_to_image(j) for j in shots])
+    products = skus or catalog_skus()
+    jobs = [(seed, sku, k, family, counter) for sku in products for k in range(photos)]
+    if WORKERS > 1 and len(jobs) >= 8:
+        with ProcessPoolExecutor(WORKERS) as pool:
+            shots = list(pool.map(_reference, jobs, chunksize=4))
+    else:
+        shots = [_reference(j) for j in jobs]
+    for i, sku in enumerate(products):
+        p.register(sku, [jpeg_to_image(j) for j in shots[i * photos : (i + 1) * photos]])
+
+
+def _reference(args: tuple) -> bytes:
+    return make_reference(*args)
 
 
 def counter_id(family: str, counter: int) -> str:
@@ -78,10 +92,6 @@ def capture_counter(p: Pipeline, family: str, counter: int, frames: int = 2) -> 
     cid = counter_id(family, counter)
     p.capture_background(cid, [jpeg_to_image(j) for j in shots])
     return cid
-
-
-# worker processes: at most two, the machine's other users need the rest
-WORKERS = min(os.cpu_count() or 1, int(os.environ.get("BAKERY_WORKERS", "2")))
 
 
 def _tray(args: tuple) -> Tray:

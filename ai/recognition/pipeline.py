@@ -29,7 +29,7 @@ from .gallery import MAX_REFERENCE_PHOTOS, Gallery, Storage, now_iso, storage_fo
 from .segment import SegmentParams, reconstruct, segment
 
 MAX_CAPTURE_FRAMES = 4
-MAX_CAPTURE_SPREAD = 0.04  # mean absolute difference between an empty tray's frames
+MAX_CAPTURE_SPREAD = 0.06  # mean relative difference between an empty tray's frames
 REFERENCE_MIN_AREA = 0.0015  # a reference item covers at least this share of the frame
 REFERENCE_OTHERS = 0.25  # another region this large (share of the item's) makes it ambiguous
 # the same item in two frames of one tray measures within this factor (the camera is fixed)
@@ -678,7 +678,9 @@ class Pipeline:
                         f"({share:.1%} of the frame): capture the empty tray"
                     )
             if len(frames) > 1:
-                spread = (batch.seg - batch.seg.mean(0, keepdim=True)).abs().mean()
+                # compared after dividing out each frame's overall light (exposure may vary)
+                rel = batch.seg / batch.seg.mean((2, 3), keepdim=True).clamp_min(1e-3)
+                spread = (rel - rel.mean(0, keepdim=True)).abs().mean()
                 if float(spread) > MAX_CAPTURE_SPREAD:
                     raise ValueError(
                         "the capture's frames differ (the camera, the tray or the light moved "

@@ -87,11 +87,20 @@ def counter_id(family: str, counter: int) -> str:
 
 
 def capture_counter(p: Pipeline, family: str, counter: int, frames: int = 2) -> str:
-    """Capture the counter's empty tray through the public API; its counter id."""
-    shots = [make_background(SEEDS["references"], family, counter, k) for k in range(frames)]
+    """Capture the counter's empty tray through the public API; its counter id.
+
+    A refused capture is taken again (other frames), as staff would, up to three times.
+    """
     cid = counter_id(family, counter)
-    p.capture_background(cid, [jpeg_to_image(j) for j in shots])
-    return cid
+    for attempt in range(3):
+        ks = range(attempt * frames, (attempt + 1) * frames)
+        shots = [make_background(SEEDS["references"], family, counter, k) for k in ks]
+        try:
+            p.capture_background(cid, [jpeg_to_image(j) for j in shots])
+            return cid
+        except ValueError as refused:
+            print(f"  {cid}: capture refused ({refused}); taking it again", flush=True)
+    raise SystemExit(f"{cid}: the empty tray could not be captured")
 
 
 def _tray(args: tuple) -> Tray:

@@ -157,10 +157,9 @@ class TrayResult:
 
     @property
     def missing(self) -> bool:
-        """An item on the tray is not in the answer (or its product was no candidate)."""
-        return self.excluded is not None or any(
-            self.pred.get(s, 0) < c for s, c in self.truth.items()
-        )
+        """Fewer items answered than lie on the tray, or a product on it was no candidate
+        (an item answered as another product is a wrong answer, not a missing one)."""
+        return self.excluded is not None or sum(self.pred.values()) < sum(self.truth.values())
 
 
 def run_split(

@@ -192,8 +192,12 @@ def from_capture(img: torch.Tensor, capture: Capture) -> TrayModel:
 
 
 def measure_capture(img: torch.Tensor) -> Capture:
-    """An empty-tray capture from (F, 3, H, W) frames: mean colour, texture with frame noise."""
-    colour = img.mean(0)
+    """An empty-tray capture from (F, 3, H, W) frames: colour, texture with frame noise.
+
+    The colour is each pixel's darkest value over the frames: a glare spot or a reflection adds
+    light to one frame, and averaging it in would make the tray look brighter there forever.
+    """
+    colour = img.amin(0) if img.shape[0] > 1 else img[0]
     texture = texture_level(img).amax(0)
     if img.shape[0] > 1:
         spread = (img - colour[None]).abs().amax(0).mean(0, keepdim=True)

@@ -43,7 +43,9 @@ def lint(session: nox.Session) -> None:
     _install(session, "central", "ai", "test", "stacks", "bench", "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    session.run("mypy", "central", "ai", "demo", "bench", "stacks", "fixtures", "ops")
+    session.run(
+        "mypy", "contract", "central", "ai", "demo", "bench", "stacks", "fixtures", "ops", "tools"
+    )
 
 
 @nox.session(python=PYTHON)
@@ -237,13 +239,21 @@ def _require_tools(session: nox.Session, *tools: str) -> None:
 
 @nox.session(python=PYTHON)
 def eval(session: nox.Session) -> None:
-    """Recognition metrics (cAcc, ACD, mCIoU, automation, wrong-AUTO) on the held-out split."""
+    """Recognition per tray family, with and without a capture; fails when an aim is missed."""
     _install(session, "ai")
-    session.run("python", "-m", "ai.recognition.evaluate", *session.posargs)
+    session.run("python", "-m", "tools.recognition.evaluate", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def bench_ai(session: nox.Session) -> None:
     """Recognition latency per stage and per tray (2 x 1280x960, 10 items), in-process and HTTP."""
     _install(session, "ai")
-    session.run("python", "-m", "ai.recognition.bench", "--http", *session.posargs)
+    session.run("python", "-m", "tools.recognition.bench", "--http", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def fit_recognition(session: nox.Session) -> None:
+    """Refit the embedder's metric and the decision thresholds on the fitting families only."""
+    _install(session, "ai")
+    session.run("python", "-m", "tools.recognition.metric", *session.posargs)
+    session.run("python", "-m", "tools.recognition.calibrate", *session.posargs)

@@ -35,6 +35,9 @@ class TrayRequest:
     frames: Sequence[Image.Image]
     candidate_skus: tuple[str, ...]  # the only SKUs an answer may name
     top_k: int  # how many ranked candidates per item
+    # The counter whose empty tray was captured (Learner.capture_background); None: estimate the
+    # tray from the frames themselves.
+    counter_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,30 @@ class Recognizer(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class PhotoOutcome:
+    """What became of one reference photo: added (with its id) or refused (with the reason)."""
+
+    index: int  # the photo's position in the request
+    photo_id: str | None = None  # set when the photo joined the gallery
+    reason: str | None = None  # set when it did not: "no item found", "several items", ...
+
+    @property
+    def added(self) -> bool:
+        return self.photo_id is not None
+
+
+class TooManyPhotos(Exception):
+    """Registering would pass the per-product limit of reference photos; nothing was added."""
+
+    def __init__(self, sku: str, registered: int, given: int, limit: int) -> None:
+        super().__init__(
+            f"{sku!r} has {registered} reference photo(s); {given} more would pass the limit"
+            f" of {limit}"
+        )
+        self.sku, self.registered, self.given, self.limit = sku, registered, given, limit
+
+
 @runtime_checkable
 class Learner(Protocol):
     """What a recognizer that learns without retraining also does (the real pipeline, the mock).
@@ -108,8 +135,31 @@ class Learner(Protocol):
     Both run in the inference thread, between requests, so they never race a recognition.
     """
 
-    def register(self, sku: str, photos: Sequence[Image.Image]) -> Mapping[str, Any]:
-        """Add reference photos of a product to the gallery (and persist it)."""
+    def register(self, sku: str, photos: Sequence[Image.Image]) -> Sequence[PhotoOutcome]:
+        """Add reference photos of a product to the gallery (and persist it).
+
+        Each photo is checked on its own: one in which no single clear item is found is refused
+        with its reason, the others are added. Raises TooManyPhotos (adding nothing) when the
+        product would hold more than contract.MAX_PHOTOS reference photos.
+        """
+        ...
+
+    def photos(self, sku: str) -> Sequence[Mapping[str, Any]]:
+        """The product's reference photos: [{"id": str, "added_at": ISO 8601 str}, ...]."""
+        ...
+
+    def delete_photo(self, sku: str, photo_id: str) -> bool:
+        """Drop one reference photo (and persist); False when the product has no such photo."""
+        ...
+
+    def capture_background(
+        self, counter_id: str, frames: Sequence[Image.Image]
+    ) -> Mapping[str, Any]:
+        """Store a counter's empty tray (1-4 frames) for recognitions that name the counter.
+
+        Persisted with the gallery. Raises ValueError naming the problem when the frames cannot
+        be an empty tray (for example, items are on it).
+        """
         ...
 
     def learn(

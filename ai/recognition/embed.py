@@ -4,8 +4,8 @@ The embedder contract (also for a TorchScript file configured in its place):
 
     forward(crops: Tensor[N, 4, S, S], scale: Tensor[N]) -> Tensor[N, D]   (rows L2-normalized)
 
-`crops` holds the white-balanced RGB of each item (in [0, 1], the tray colour mapped to
-TRAY_REFERENCE) plus its soft mask as the 4th channel, resampled to S x S around the item;
+`crops` holds the white-balanced RGB of each item (in [0, 1], the light measured on the counter's
+own tray divided out) plus its soft mask as the 4th channel, resampled to S x S around the item;
 `scale` is the crop's side as a fraction of the frame width (the camera is fixed, so it measures the
 item's physical size). S is CROP_SIZE.
 
@@ -13,7 +13,7 @@ The built-in `ColourTextureEmbedder` needs no downloaded weights. Its descriptor
 colour histogram in an opponent colour space, histograms of fine texture and of the colour of dark
 and bright spots (seeds, chips, berries, glaze), radial colour profile, and shape (size, elongation,
 fill), all rotation-invariant. A small linear metric built here (`artefacts/metric.pt`, fitted by
-`python -m ai.recognition.metric` on the development split) sharpens it: the embedding is the
+`python -m tools.recognition.metric` on the development split) sharpens it: the embedding is the
 centred descriptor next to its projection onto the discriminant directions of the bakery's products
 (which bring out e.g. the cream bun's yellower crust against the scone's). Keeping the centred
 descriptor itself lets products the metric never saw still be told apart. Registering a product is
@@ -32,7 +32,6 @@ import torch.nn.functional as F
 from torch import nn
 
 CROP_SIZE = 80
-TRAY_REFERENCE = (62 / 255, 128 / 255, 146 / 255)  # what the tray is mapped to by white balance
 DESCRIPTOR_ID = "colour-texture-v1"
 DEFAULT_METRIC = Path(__file__).resolve().parent / "artefacts" / "metric.pt"
 
@@ -179,27 +178,19 @@ def builtin_embedder(
     return ColourTextureEmbedder(metric), f"{DESCRIPTOR_ID}+metric-{digest}"
 
 
-def white_balance(
-    img: torch.Tensor, fg: torch.Tensor, grid: tuple[int, int] = (6, 8), guard: int = 4
-) -> torch.Tensor:
-    """Divide out the light: the tray colour, modelled on a coarse grid from tray pixels only.
+def white_balance(tray_colour: torch.Tensor, grid: tuple[int, int] = (6, 8)) -> torch.Tensor:
+    """Divide out the light, measured on the counter's own tray (its capture or its estimate).
 
-    img (B, 3, H, W) in [0, 1] at segmentation resolution, fg (B, 1, H, W) 0/1. Returns the
-    (B, 3, grid) gains that map each cell's tray colour to TRAY_REFERENCE; `crop_items` samples
+    tray_colour (B, 3, H, W): the tray model's colour at segmentation resolution. Returns the
+    (B, 3, grid) gains that map each cell's tray colour to a neutral grey of the tray's mean
+    brightness: gradients, glow and the light's colour cast are removed. `crop_items` samples
     them bilinearly at every crop pixel (the light varies slowly, so a full-size map is not needed).
+    The correction is bounded: a strongly coloured tray (red, blue plastic) is partly its own
+    colour, not the light's, and dividing it out fully would push item colours out of range.
     """
-    # tray pixels: at least `guard` pixels from any item (clear of shadows); the dilation runs
-    # on a 4x coarser mask, where it is one cheap 3x3 step instead of a 9x9 window per pixel
-    coarse = F.max_pool2d(fg.float(), 4, 4, ceil_mode=True)
-    near_item = F.max_pool2d(coarse, 2 * (guard // 4) + 1, 1, guard // 4)
-    tray = 1.0 - F.interpolate(near_item, size=img.shape[2:], mode="nearest")
-    ref = torch.tensor(TRAY_REFERENCE, dtype=img.dtype, device=img.device).view(1, 3, 1, 1)
-    s = F.adaptive_avg_pool2d(img * tray, grid)
-    c = F.adaptive_avg_pool2d(tray, grid)
-    glob = (img * tray).sum((2, 3), keepdim=True) / tray.sum((2, 3), keepdim=True).clamp_min(1.0)
-    w = (c * 20).clamp(0, 1)  # cells with few tray pixels lean on the global tray colour
-    cell = s / c.clamp_min(1e-6) * w + glob * (1 - w)
-    return ref / cell.clamp_min(1e-3)
+    cell = F.adaptive_avg_pool2d(tray_colour, grid).clamp_min(1e-3)
+    lum = cell.mean((1, 2, 3), keepdim=True)
+    return (lum / cell).clamp(0.6, 1.6)
 
 
 def crop_items(

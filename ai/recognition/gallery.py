@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import secrets
 import tempfile
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -21,7 +23,8 @@ from contract import MAX_PHOTOS
 
 MAX_REFERENCE_PHOTOS = MAX_PHOTOS
 MAX_LEARNED_PER_SKU = 20
-FORMAT = "bakesight-gallery-1"
+FORMAT = "bakesight-gallery-2"  # adds photo ids, their times and the counters' captures
+OLD_FORMATS = ("bakesight-gallery-1",)
 
 
 class Storage(Protocol):
@@ -88,6 +91,10 @@ class Gallery:
     crops: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 4, 0, 0, dtype=torch.uint8))
     scales: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
     areas: torch.Tensor = field(default_factory=lambda: torch.zeros(0))  # item area / frame area
+    photo_ids: list[str] = field(default_factory=list)  # per entry: its reference photo's id
+    added_at: list[str] = field(default_factory=list)  # per entry: ISO 8601 UTC
+    # counter id -> its empty-tray capture (background.Capture.to_state) and when it was taken
+    backgrounds: dict[str, dict] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.skus)
@@ -111,7 +118,8 @@ class Gallery:
         crops: torch.Tensor,
         scales: torch.Tensor,
         areas: torch.Tensor,
-    ) -> None:
+    ) -> list[str]:
+        """Append entries (one per row); returns their new ids."""
         emb = embeddings.detach().float().cpu()
         if len(self) == 0:
             self.embeddings = emb.new_zeros(0, emb.shape[1])
@@ -123,6 +131,31 @@ class Gallery:
         self.areas = torch.cat([self.areas, areas.detach().float().cpu()])
         self.skus += [sku] * len(emb)
         self.sources += [source] * len(emb)
+        ids = [new_photo_id() for _ in range(len(emb))]
+        self.photo_ids += ids
+        self.added_at += [now_iso()] * len(emb)
+        return ids
+
+    def references(self, sku: str) -> list[dict[str, str]]:
+        """The product's reference photos, oldest first: [{"id", "added_at"}]."""
+        return [
+            {"id": i, "added_at": t}
+            for s, o, i, t in zip(
+                self.skus, self.sources, self.photo_ids, self.added_at, strict=True
+            )
+            if s == sku and o == "reference"
+        ]
+
+    def delete_reference(self, sku: str, photo_id: str) -> bool:
+        """Drop one reference photo of `sku`; False when it has no such photo."""
+        keep = [
+            not (s == sku and o == "reference" and i == photo_id)
+            for s, o, i in zip(self.skus, self.sources, self.photo_ids, strict=True)
+        ]
+        if all(keep):
+            return False
+        self.remove(keep)
+        return True
 
     def remove(self, keep: list[bool]) -> None:
         idx = torch.tensor([i for i, k in enumerate(keep) if k], dtype=torch.long)
@@ -132,6 +165,8 @@ class Gallery:
         self.areas = self.areas[idx]
         self.skus = [s for s, k in zip(self.skus, keep, strict=True) if k]
         self.sources = [s for s, k in zip(self.sources, keep, strict=True) if k]
+        self.photo_ids = [s for s, k in zip(self.photo_ids, keep, strict=True) if k]
+        self.added_at = [s for s, k in zip(self.added_at, keep, strict=True) if k]
 
     def trim_learned(self, sku: str, limit: int = MAX_LEARNED_PER_SKU) -> None:
         """Keep only the newest `limit` review crops of `sku`."""
@@ -163,6 +198,9 @@ class Gallery:
                 "crops": self.crops,
                 "scales": self.scales,
                 "areas": self.areas,
+                "photo_ids": self.photo_ids,
+                "added_at": self.added_at,
+                "backgrounds": self.backgrounds,
             },
             buf,
         )
@@ -171,8 +209,9 @@ class Gallery:
     @classmethod
     def from_bytes(cls, data: bytes) -> Gallery:
         d = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
-        if d.get("format") != FORMAT:
+        if d.get("format") not in (FORMAT, *OLD_FORMATS):
             raise ValueError(f"not a gallery file (format {d.get('format')!r})")
+        n = len(d["skus"])
         return cls(
             d["embedder_id"],
             list(d["skus"]),
@@ -181,4 +220,16 @@ class Gallery:
             d["crops"],
             d["scales"],
             d["areas"],
+            # a gallery written before photos had ids: give each entry one now
+            list(d.get("photo_ids") or [new_photo_id() for _ in range(n)]),
+            list(d.get("added_at") or [now_iso()] * n),
+            dict(d.get("backgrounds") or {}),
         )
+
+
+def new_photo_id() -> str:
+    return secrets.token_hex(6)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -21,10 +21,19 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .embed import CROP_SIZE, builtin_embedder, crop_items, white_balance
-from .gallery import MAX_REFERENCE_PHOTOS, Gallery, Storage, storage_for
-from .segment import SegmentParams, segment
+from ai.recognizer import PhotoOutcome, TooManyPhotos
 
+from .background import Capture, estimate, from_capture, measure_capture, texture_level
+from .embed import CROP_SIZE, builtin_embedder, crop_items, white_balance
+from .gallery import MAX_REFERENCE_PHOTOS, Gallery, Storage, now_iso, storage_for
+from .segment import SegmentParams, reconstruct, segment
+
+MAX_CAPTURE_FRAMES = 4
+MAX_CAPTURE_SPREAD = 0.06  # mean relative difference between an empty tray's frames
+REFERENCE_MIN_AREA = 0.0015  # a reference item covers at least this share of the frame
+REFERENCE_OTHERS = 0.25  # another region this large (share of the item's) makes it ambiguous
+# the same item in two frames of one tray measures within this factor (the camera is fixed)
+FRAME_AREA_SPREAD = 1.35
 WORK_WIDTH = 640  # frames are reduced to this width; segmentation runs at half of it
 ARTEFACTS = Path(__file__).resolve().parent / "artefacts"
 DEFAULT_CALIBRATION = ARTEFACTS / "calibration.json"
@@ -34,7 +43,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Calibration:
-    """Decision thresholds fitted on the calibration split (python -m ai.recognition.calibrate)."""
+    """Decision thresholds fitted on the calibration split (tools.recognition.calibrate)."""
 
     unknown_similarity: float  # best candidate score below this: the item matched no candidate
     auto_confidence: float  # every item at or above this (and nothing else wrong): AUTO
@@ -67,6 +76,7 @@ class Batch:
     work: torch.Tensor  # (B, 3, H, W) working resolution, [0, 1]
     seg: torch.Tensor  # (B, 3, H/2, W/2)
     sizes: list[tuple[int, int]]  # original (width, height) per frame
+    capture: Capture | None = None  # the counter's empty tray, when it was captured
 
 
 @dataclass
@@ -81,6 +91,9 @@ class Raw:
     scales: torch.Tensor  # (N,)
     seg_size: tuple[int, int]  # (h, w)
     timings: dict[str, float]
+    leftover: torch.Tensor | None = None  # (B,) unexplained foreground pixels per frame
+    leftover_boxes: torch.Tensor | None = None  # (B, 4) segmentation pixels
+    tray_source: str = "estimate"
 
 
 def _ms(t0: float) -> float:
@@ -116,6 +129,7 @@ class Pipeline:
         self.storage = storage
         self.seg_params = seg_params or SegmentParams()
         self._matrix: tuple[torch.Tensor, list[str], torch.Tensor] | None = None
+        self._captures: dict[str, Capture] = {}
         self.last_detail: dict = {}
 
     # ---------------------------------------------------------------- load once
@@ -155,7 +169,7 @@ class Pipeline:
             # thresholds fitted on another embedder's scores do not mean the same here
             log.warning(
                 "calibration %s was fitted for embedder %s, not %s: refit it with "
-                "python -m ai.recognition.calibrate before trusting AUTO decisions",
+                "python -m tools.recognition.calibrate before trusting AUTO decisions",
                 calibration.source,
                 calibration.embedder_id,
                 embedder_id,
@@ -180,11 +194,12 @@ class Pipeline:
         return str(self.device) if self.device.type != "cuda" else f"cuda:{self.device.index or 0}"
 
     # ---------------------------------------------------------------- phases
-    def preprocess(self, frames: list[Image.Image]) -> Batch:
+    def preprocess(self, frames: list[Image.Image], counter_id: str | None = None) -> Batch:
         """PIL RGB frames (same size) -> working and segmentation tensors on the device.
 
         A frame the service decoded reduced carries its real size in `info["full_size"]`: boxes
-        are answered in those pixels.
+        are answered in those pixels. counter_id: the counter whose captured empty tray the
+        segmentation compares with (an unknown counter: the tray is estimated from the frames).
         """
         if not frames:
             raise ValueError("at least one frame is needed")
@@ -201,24 +216,50 @@ class Pipeline:
             arrs.append(np.asarray(im))
         x = torch.from_numpy(np.stack(arrs)).to(self.device).permute(0, 3, 1, 2).float() / 255.0
         sizes = [tuple(im.info.get("full_size", im.size)) for im in frames]
-        return Batch(x, F.avg_pool2d(x, 2), sizes)
+        return Batch(x, F.avg_pool2d(x, 2), sizes, self.capture(counter_id))
+
+    def capture(self, counter_id: str | None) -> Capture | None:
+        """The counter's empty-tray capture, or None when it has none."""
+        if counter_id is None or counter_id not in self.gallery.backgrounds:
+            return None
+        if counter_id not in self._captures:
+            state = self.gallery.backgrounds[counter_id]
+            self._captures[counter_id] = Capture.from_state(state)
+        return self._captures[counter_id]
 
     @torch.inference_mode()
     def inference(self, batch: Batch) -> Raw:
         """Segment the items, crop them and embed them."""
         t = {}
         t0 = time.perf_counter()
-        reg = segment(batch.seg, self.seg_params)
-        fg = (reg.labels > 0).to(batch.seg.dtype)
-        gain = white_balance(batch.seg, fg)
+        texture = texture_level(batch.seg)
+        if batch.capture is not None:
+            tray = from_capture(batch.seg, batch.capture)
+        else:
+            tray = estimate(batch.seg, texture)
+        reg = segment(batch.seg, self.seg_params, tray, texture)
+        gain = white_balance(tray.colour)
         t["segment"] = _ms(t0)
         t0 = time.perf_counter()
         seg_size = (batch.seg.shape[2], batch.seg.shape[3])
-        crops, scales = crop_items(batch.work, gain, reg.labels, reg.frame, reg.boxes, seg_size)
+        solid = reg.solid if reg.solid is not None else reg.labels
+        crops, scales = crop_items(batch.work, gain, solid, reg.frame, reg.boxes, seg_size)
         emb = self.embedder(crops, scales) if len(crops) else crops.new_zeros(0, 1)
         t["embed"] = _ms(t0)
         areas = reg.areas.to(batch.seg.dtype) / float(seg_size[0] * seg_size[1])
-        return Raw(reg.frame.cpu(), reg.boxes.cpu(), areas.cpu(), emb, crops, scales, seg_size, t)
+        return Raw(
+            reg.frame.cpu(),
+            reg.boxes.cpu(),
+            areas.cpu(),
+            emb,
+            crops,
+            scales,
+            seg_size,
+            t,
+            reg.leftover.cpu() if reg.leftover is not None else None,
+            reg.leftover_boxes.cpu() if reg.leftover_boxes is not None else None,
+            tray.source,
+        )
 
     def postprocess(
         self, raw: Raw, batch: Batch, candidate_skus: list[str], top_k: int = 3
@@ -280,7 +321,8 @@ class Pipeline:
         items = self._items(raw, batch, labels, scores, conf, cands, primary, top_k)
         agree = len(votes) == 1
         min_conf = float(conf.min()) if n else 0.0
-        if n == 0:
+        doubt = self._doubts(raw, groups, n_frames, ratio, labels)
+        if n == 0 and not doubt:
             decision, reason = "REVIEW", "no items found on the tray"
         elif any(s is None for s in labels):
             decision = "UNKNOWN"
@@ -291,15 +333,12 @@ class Pipeline:
                 "candidate products without reference photos could be on the tray: "
                 + ", ".join(unregistered[:5])
             )
+        elif doubt:
+            decision, reason = "REVIEW", doubt
         elif not agree:
             decision = "REVIEW"
             reason = "frames disagree on the counts: " + " vs ".join(
                 ", ".join(f"{s}x{c}" for s, c in kk) or "nothing" for kk in keys
-            )
-        elif not all(size_ok):
-            decision, reason = (
-                "REVIEW",
-                "an item's size is unlike its product's references (touching items not separated?)",
             )
         elif min_conf < cal.auto_confidence:
             decision = "REVIEW"
@@ -323,6 +362,7 @@ class Pipeline:
             "size_ok": size_ok,
             "size_ratio": ratio,
             "agree": agree,
+            "doubt": doubt,
             "seg_size": raw.seg_size,
             "sizes": batch.sizes,
         }
@@ -336,12 +376,16 @@ class Pipeline:
         }
 
     def recognize(
-        self, frames: list[Image.Image], candidate_skus: list[str], top_k: int = 3
+        self,
+        frames: list[Image.Image],
+        candidate_skus: list[str],
+        top_k: int = 3,
+        counter_id: str | None = None,
     ) -> dict:
         """Recognize one tray from 1-3 frames; the answer has the docs/ai-contract.md shape."""
         t_all = time.perf_counter()
         t0 = time.perf_counter()
-        batch = self.preprocess(frames)
+        batch = self.preprocess(frames, counter_id)
         pre = _ms(t0)
         raw = self.inference(batch)
         out = self.postprocess(raw, batch, candidate_skus, top_k)
@@ -349,6 +393,63 @@ class Pipeline:
             torch.cuda.synchronize(self.device)
         out["timings_ms"] = {"preprocess": pre, **out["timings_ms"], "total": _ms(t_all)}
         return out
+
+    # ---------------------------------------------------------------- the safety net
+    def _doubts(
+        self,
+        raw: Raw,
+        groups: list[list[int]],
+        n_frames: int,
+        ratio: list[float],
+        labels: list[str | None],
+    ) -> str:
+        """Why the accepted items may not explain the tray ("" when they do).
+
+        Independent of how sure the matching is: anything on the tray no item explains, an item
+        much smaller or larger than its product's references (a fragment, merged items), pieces
+        that would be one item, and an item whose size or presence differs between the frames.
+        """
+        sh, sw = raw.seg_size
+        if raw.leftover is not None:
+            limit = self.seg_params.leftover_area
+            for f in range(n_frames):
+                if int(raw.leftover[f]) > limit:
+                    box = _frame_box_text(raw.leftover_boxes, f, sw, sh)
+                    return (
+                        f"something on the tray that no item explains ({int(raw.leftover[f])} "
+                        f"segmentation pixels in frame {f}, {box})"
+                    )
+        lo, hi = self.calibration.size_ratio
+        for i, r in enumerate(ratio):
+            if labels[i] is None:
+                continue
+            where = f"frame {int(raw.frame[i])}, {_frame_box_text(raw.boxes, i, sw, sh)}"
+            if r < lo:
+                return (
+                    f"an item region is {r:.2f}x the size of {labels[i]}'s references: a fragment"
+                    f" of an item, or an item the segmentation missed in part ({where})"
+                )
+            if r > hi:
+                return (
+                    f"an item region is {r:.2f}x the size of {labels[i]}'s references: touching"
+                    f" items not separated, or something else with it ({where})"
+                )
+        if n_frames > 1:
+            for g in groups:
+                if len(g) < n_frames:
+                    i = g[0]
+                    return (
+                        "an item region is not seen in every frame "
+                        f"(frame {int(raw.frame[i])}, {_frame_box_text(raw.boxes, i, sw, sh)})"
+                    )
+                areas = raw.areas[g]
+                if float(areas.max() / areas.min().clamp_min(1e-9)) > FRAME_AREA_SPREAD:
+                    i = g[0]
+                    return (
+                        "an item's size differs between the frames "
+                        f"(frame {int(raw.frame[i])}, {_frame_box_text(raw.boxes, i, sw, sh)})"
+                    )
+        return ""
 
     # ---------------------------------------------------------------- matching helpers
     def _gallery_matrix(self) -> tuple[torch.Tensor, list[str], torch.Tensor]:
@@ -454,10 +555,13 @@ class Pipeline:
         return self.inference(batch), batch
 
     def register(self, sku: str, images: list[Image.Image], replace: bool = False) -> dict:
-        """Add reference photos of `sku` (<= 5 per product, one item per photo): no retraining.
+        """Add reference photos of `sku` (<= MAX_REFERENCE_PHOTOS per product): no retraining.
 
-        Each photo shows the product alone on the tray; its largest item is the reference.
-        replace=True drops the product's earlier reference photos first.
+        Each photo is checked on its own with the trays' segmentation (on whatever tray it was
+        taken): it must show one clear item. A photo that does not is refused with its reason;
+        the others are added. Raises TooManyPhotos, adding nothing, when the product would pass
+        the limit. replace=True drops the product's earlier reference photos first.
+        Returns {"sku", "added", "outcomes": [PhotoOutcome], "references", "gallery_size", ...}.
         """
         if not sku:
             raise ValueError("sku is required")
@@ -465,16 +569,11 @@ class Pipeline:
             raise ValueError("at least one reference photo is needed")
         existing = 0 if replace else self.gallery.count(sku, "reference")
         if existing + len(images) > MAX_REFERENCE_PHOTOS:
-            raise ValueError(
-                f"at most {MAX_REFERENCE_PHOTOS} reference photos per product "
-                f"({existing} registered, {len(images)} given)"
-            )
-        found: list[tuple[Raw, int]] = []
-        for k, im in enumerate(images):
+            raise TooManyPhotos(sku, existing, len(images), MAX_REFERENCE_PHOTOS)
+        checked: list[tuple[Raw, int] | str] = []
+        for im in images:
             raw, _ = self._embed_frames([im])
-            if raw.embeddings.shape[0] == 0:
-                raise ValueError(f"no item found in reference photo {k}")
-            found.append((raw, int(raw.areas.argmax())))
+            checked.append(self._reference_item(raw))
         if replace:
             self.gallery.remove(
                 [
@@ -482,8 +581,13 @@ class Pipeline:
                     for s, o in zip(self.gallery.skus, self.gallery.sources, strict=True)
                 ]
             )
-        for raw, i in found:
-            self.gallery.add(
+        outcomes = []
+        for k, found in enumerate(checked):
+            if isinstance(found, str):
+                outcomes.append(PhotoOutcome(k, reason=found))
+                continue
+            raw, i = found
+            (photo_id,) = self.gallery.add(
                 sku,
                 "reference",
                 raw.embeddings[i : i + 1],
@@ -491,12 +595,110 @@ class Pipeline:
                 raw.scales[i : i + 1],
                 raw.areas[i : i + 1],
             )
-        self._changed()
+            outcomes.append(PhotoOutcome(k, photo_id=photo_id))
+        added = sum(o.added for o in outcomes)
+        if added or replace:
+            self._changed()
         return {
             "sku": sku,
-            "added": len(found),
+            "added": added,
+            "outcomes": outcomes,
             "references": self.gallery.count(sku, "reference"),
             "gallery_size": len(self.gallery),
+            "model_version": self.model_version,
+        }
+
+    def _reference_item(self, raw: Raw) -> tuple[Raw, int] | str:
+        """The one clear item of a reference photo, or why there is none."""
+        n = int(raw.areas.numel())
+        if n == 0:
+            return "no item found: the photo shows only the tray (or the item is too faint)"
+        order = raw.areas.argsort(descending=True).tolist()
+        i = order[0]
+        area = float(raw.areas[i])
+        others = [j for j in order[1:] if float(raw.areas[j]) > REFERENCE_OTHERS * area]
+        if others:
+            return (
+                f"{len(others) + 1} items found: a reference photo must show one item alone "
+                "on the tray"
+            )
+        if area < REFERENCE_MIN_AREA:
+            return (
+                f"no clear item found: the largest region covers {area:.2%} of the frame "
+                f"(at least {REFERENCE_MIN_AREA:.1%} is needed; move the camera closer)"
+            )
+        sh, sw = raw.seg_size
+        x0, y0, x1, y1 = raw.boxes[i].tolist()
+        if x0 <= 0 or y0 <= 0 or x1 >= sw or y1 >= sh:
+            return "the item is cut off by the frame's edge: centre it on the tray"
+        return raw, i
+
+    def photos(self, sku: str) -> list[dict[str, str]]:
+        """The product's reference photos: [{"id", "added_at"}], oldest first."""
+        return self.gallery.references(sku)
+
+    def delete_photo(self, sku: str, photo_id: str) -> bool:
+        """Drop one reference photo (and save the gallery); False when there is no such photo."""
+        if not self.gallery.delete_reference(sku, photo_id):
+            return False
+        self._changed()
+        return True
+
+    def capture_background(self, counter_id: str, frames: list[Image.Image]) -> dict:
+        """Store a counter's empty tray (1-4 frames of the same size) and save the gallery.
+
+        Raises ValueError naming the problem: no or too many frames, frames of different sizes,
+        items on the tray, or frames that differ (the camera or the tray moved).
+        """
+        if not counter_id:
+            raise ValueError("counter_id is required")
+        if not 1 <= len(frames) <= MAX_CAPTURE_FRAMES:
+            raise ValueError(f"an empty-tray capture takes 1 to {MAX_CAPTURE_FRAMES} frames")
+        if len({im.size for im in frames}) > 1:
+            raise ValueError("the capture's frames differ in size: take them with one camera")
+        batch = self.preprocess(frames)
+        with torch.inference_mode():
+            found = segment(batch.seg, self.seg_params, estimate(batch.seg))
+            sh, sw = batch.seg.shape[2], batch.seg.shape[3]
+            # a pattern that runs off the frame (a liner's printed border, a tray's rim) is the
+            # tray's own; an item lies on the tray, inside the frame
+            mask = (found.labels > 0).to(torch.uint8)
+            edge = torch.zeros_like(mask)
+            edge[..., 0, :] = edge[..., -1, :] = edge[..., :, 0] = edge[..., :, -1] = 1
+            off_frame = reconstruct(mask * edge, mask, 4 * (sh + sw)).bool()
+            inside = (found.labels * (~off_frame).long()).reshape(-1)
+            inside_area = torch.bincount(inside, minlength=len(found.areas) + 1)[1:]
+            for f in range(len(frames)):
+                on_tray = (found.frame == f) & (inside_area >= self.seg_params.min_area)
+                areas = inside_area[on_tray]
+                if int(areas.numel()):
+                    share = float(areas.sum()) / float(sh * sw)
+                    raise ValueError(
+                        f"frame {f} shows {int(areas.numel())} item(s) on the tray "
+                        f"({share:.1%} of the frame): capture the empty tray"
+                    )
+            if len(frames) > 1:
+                # compared after dividing out each frame's overall light (exposure may vary)
+                rel = batch.seg / batch.seg.mean((2, 3), keepdim=True).clamp_min(1e-3)
+                spread = (rel - rel.mean(0, keepdim=True)).abs().mean()
+                if float(spread) > MAX_CAPTURE_SPREAD:
+                    raise ValueError(
+                        "the capture's frames differ (the camera, the tray or the light moved "
+                        "between them): capture again"
+                    )
+            capture = measure_capture(batch.seg)
+        captured_at = now_iso()
+        self.gallery.backgrounds[counter_id] = {
+            **capture.to_state(),
+            "captured_at": captured_at,
+            "size": list(frames[0].size),
+        }
+        self._captures.pop(counter_id, None)
+        self.save_gallery()
+        return {
+            "counter_id": counter_id,
+            "frames": len(frames),
+            "captured_at": captured_at,
             "model_version": self.model_version,
         }
 
@@ -597,6 +799,14 @@ class Pipeline:
         g.embeddings = self.embedder(crops, g.scales.to(self.device)).float().cpu()
         g.embedder_id = self.embedder_id
         self._matrix = None
+
+
+def _frame_box_text(boxes: torch.Tensor | None, i: int, sw: int, sh: int) -> str:
+    """A region's box as a share of the frame, for a reason staff can read."""
+    if boxes is None:
+        return "somewhere"
+    x0, y0, x1, y1 = boxes[i].tolist()
+    return f"x {x0 / sw:.2f}-{x1 / sw:.2f}, y {y0 / sh:.2f}-{y1 / sh:.2f} of the frame"
 
 
 def _correspond(

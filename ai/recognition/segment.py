@@ -1,16 +1,23 @@
-"""Segment the items lying on a plain tray, splitting touching items.
+"""Segment the items lying on a tray of any colour or texture, splitting touching items.
 
 Everything here is batched over the frames of one tray and uses only torch ops, so the same code
 runs on CPU and CUDA:
 
-1. background model: the tray colour is estimated from the frame border; a pixel is foreground when
-   its chromaticity differs from the tray's (shadows darken the tray but keep its chromaticity);
-2. distance transform of the foreground (iterated erosions);
-3. markers: the h-maxima of the distance map (one per item: two touching items meet at a neck,
-   which is a deep saddle of the distance map, while noise on one item's outline makes only shallow
-   bumps);
-4. watershed: the markers are flooded level by level down the distance map, so touching items
-   are cut at their neck.
+1. the tray model (`background.py`: the counter's capture re-lit to the frame, else the tray
+   estimated from the frame) gives every pixel's expected colour and texture;
+2. a pixel is foreground when it departs from the tray in a way light cannot explain: its colour
+   once shading is divided out (a shadow darkens all channels alike), its colour once added white
+   light is subtracted (glare), its brightness beyond any shadow, or texture and edges the tray
+   does not have (pale and white items on light trays show mostly by their outline and crust);
+3. holes enclosed by an item are filled (a ring, a knot, sprinkles, seeds and a light cream centre
+   stay one item); the crop mask leaves out the filled pixels that are plainly tray (a ring keeps
+   its hole);
+4. distance transform of the filled mask, its h-maxima as markers (one per item: two touching
+   items meet at a neck, a deep saddle of the distance map), and a level-by-level watershed that
+   cuts touching items at their neck.
+
+`Regions.leftover` measures, per frame, what looks unlike the tray (at a lower threshold) yet
+belongs to no region: the pipeline's safety net sends such a tray to staff.
 """
 
 from __future__ import annotations
@@ -20,13 +27,22 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .background import DARK, TrayModel, estimate, texture_level
+
 
 @dataclass(frozen=True)
 class SegmentParams:
-    chroma_threshold: float = 0.075  # chromaticity distance from the tray colour
+    chroma: float = 0.05  # log-colour difference from the tray, shading (and glare) removed
+    brighter: float = 0.14  # log brightness above the tray (not glare)
+    darker: float = 1.15  # log brightness below the tray: darker than any shadow
+    texture: float = 0.022  # texture level above the tray's own
+    weak: float = 0.5  # faint foreground, kept where it touches clear foreground
+    grow: int = 40  # how far (segmentation pixels) faint foreground may reach from clear
+    sensitive: float = 0.7  # the safety net's threshold, as a share of the ones above
     h: float = 1.5  # dynamic a distance-map peak needs to be its own item (segmentation pixels)
     min_area: int = 90  # regions smaller than this (segmentation pixels) are crumbs
-    border: int = 3  # frame border (segmentation pixels) that models the tray colour
+    explained: int = 4  # pixels around a region that its outline and shadow may blur into
+    leftover_area: int = 80  # unexplained pixels in one frame that send the tray to staff
 
 
 Q = 4  # distance-map quantization: units per pixel (distances are stored as uint8)
@@ -51,28 +67,58 @@ def _erode(x: torch.Tensor, cross: bool = False) -> torch.Tensor:
     return torch.minimum(torch.minimum(h[..., :-2, :], h[..., 1:-1, :]), h[..., 2:, :])
 
 
-def tray_colour(img: torch.Tensor, border: int) -> torch.Tensor:
-    """Median colour of the frame border, (B, 3, 1, 1)."""
+def departure(
+    img: torch.Tensor, tray: TrayModel, p: SegmentParams, texture: torch.Tensor | None = None
+) -> torch.Tensor:
+    """How far each pixel is from the tray, (B, 1, H, W): 1 is the foreground threshold."""
+    bg = tray.colour
+    lq = torch.log(img + DARK) - tray.log_colour
+    lum = lq.mean(1, keepdim=True)
+    chroma_shade = (lq - lum).square().sum(1, keepdim=True).sqrt()
+    # glare adds white light (g to every channel, clipped at white): what it cannot explain
+    g = (img - bg).amax(1, keepdim=True).clamp_min(0)
+    glare_residual = img - (bg + g).clamp_max(1.0)
+    chroma_glare = glare_residual.square().sum(1, keepdim=True).sqrt()
+    chroma_glare = chroma_glare / (bg.mean(1, keepdim=True) + 0.05)
+    chroma = torch.minimum(chroma_shade, chroma_glare)
+    # JPEG noise in a saturated tray's dark channels: the threshold rises above the frame's own
+    # noise floor (the median pixel is tray: items cover well under half a tray)
     b = img.shape[0]
-    top = img[:, :, :border, :].reshape(b, 3, -1)
-    bottom = img[:, :, -border:, :].reshape(b, 3, -1)
-    left = img[:, :, :, :border].reshape(b, 3, -1)
-    right = img[:, :, :, -border:].reshape(b, 3, -1)
-    ring = torch.cat([top, bottom, left, right], dim=2)
-    return ring.median(dim=2).values[:, :, None, None]
+    floor = chroma[:, :, ::4, ::4].reshape(b, -1).median(1).values.view(b, 1, 1, 1)
+    chroma = chroma / torch.clamp(3 * floor, min=p.chroma)
+    texture = texture if texture is not None else texture_level(img)
+    texture = (texture - 1.5 * tray.texture).clamp_min(0) / p.texture
+    # an outline is textured on both its sides: the 3x3 minimum keeps the texture of an item's
+    # surface but not the rim it spreads onto the tray, which would weld touching items together
+    texture = -F.max_pool2d(-texture, 3, 1, 1)
+    # brighter than the tray counts unless it is plain added white light (glare)
+    not_glare = ((chroma_glare > 0.5 * p.chroma) | (texture > 0.5)).to(img.dtype)
+    brighter = lum.clamp_min(0) * not_glare / p.brighter
+    darker = (-lum).clamp_min(0) / p.darker
+    return torch.maximum(torch.maximum(chroma, texture), torch.maximum(brighter, darker))
 
 
-def foreground(img: torch.Tensor, p: SegmentParams) -> torch.Tensor:
-    """Foreground mask (B, 1, H, W) uint8 0/1 from a (B, 3, H, W) float image in [0, 1]."""
-    bg = tray_colour(img, p.border)
-    chroma = img / img.sum(1, keepdim=True).clamp_min(1e-3)
-    bg_chroma = bg / bg.sum(1, keepdim=True).clamp_min(1e-3)
-    d2 = (chroma - bg_chroma).square().sum(1, keepdim=True)
-    m = (d2 > p.chroma_threshold**2).to(torch.uint8)
-    # opening only: drops isolated noisy pixels. No closing: it would bridge the 1-pixel gaps
-    # between items lying side by side (measured: 69/82 -> 79/82 frames counted right).
-    m = _max3(_erode(m))
-    return m
+def _open(m: torch.Tensor) -> torch.Tensor:
+    return _max3(_erode(m))
+
+
+def fill_holes(mask: torch.Tensor, max_iter: int = 64) -> torch.Tensor:
+    """Fill the tray pixels (0/1 uint8 mask) that are enclosed by foreground.
+
+    A pixel with foreground on all four sides along its row and column is a hole candidate; the
+    candidates that a geodesic growth from the certainly-outside tray reaches (a bay, the gap
+    between two items) are not holes. Candidates are small, so the growth stops early.
+    """
+    fg = mask.bool()
+    left = torch.cummax(mask, dim=3).values.bool()
+    right = torch.cummax(mask.flip(3), dim=3).values.flip(3).bool()
+    up = torch.cummax(mask, dim=2).values.bool()
+    down = torch.cummax(mask.flip(2), dim=2).values.flip(2).bool()
+    candidate = left & right & up & down & ~fg
+    outside = (~fg & ~candidate).to(torch.uint8)
+    free = (~fg).to(torch.uint8)
+    reached = reconstruct(outside, free, max_iter)
+    return mask | (candidate & ~reached.bool()).to(torch.uint8)
 
 
 def distance_transform(mask: torch.Tensor, max_iter: int = 250) -> torch.Tensor:
@@ -155,18 +201,67 @@ class Regions:
     frame: torch.Tensor  # (N,) frame index of each region
     boxes: torch.Tensor  # (N, 4) x0, y0, x1, y1 (exclusive), segmentation pixels
     areas: torch.Tensor  # (N,) pixels
+    # the crop masks: `labels` without the filled holes that are plainly tray (a ring's hole)
+    solid: torch.Tensor | None = None
+    # per frame: pixels unlike the tray that no region explains, and the box around them
+    leftover: torch.Tensor | None = None  # (B,) pixels
+    leftover_boxes: torch.Tensor | None = None  # (B, 4)
 
 
-def segment(img: torch.Tensor, p: SegmentParams | None = None) -> Regions:
-    """Find the items in (B, 3, H, W) frames in [0, 1] at segmentation resolution."""
+def segment(
+    img: torch.Tensor,
+    p: SegmentParams | None = None,
+    tray: TrayModel | None = None,
+    texture: torch.Tensor | None = None,
+) -> Regions:
+    """Find the items in (B, 3, H, W) frames in [0, 1] at segmentation resolution.
+
+    tray: the counter's tray model (from its capture); None: estimated from the frames.
+    texture: `background.texture_level(img)` when the caller has it already.
+    """
     p = p or SegmentParams()
-    mask = foreground(img, p)
+    texture = texture if texture is not None else texture_level(img)
+    tray = tray if tray is not None else estimate(img, texture)
+    score = departure(img, tray, p, texture)
+    # hysteresis: faint parts (a pale item's body) join the item whose clear parts they touch
+    strong = _open((score > 1).to(torch.uint8))
+    weak = _open((score > p.weak).to(torch.uint8)) | strong
+    raw = reconstruct(strong, weak, p.grow)
+    mask = fill_holes(raw)
     dist = distance_transform(mask)
     dist = F.avg_pool2d(dist, 3, 1, 1, count_include_pad=False) * mask  # flatten outline noise
     dq = (dist * Q).round().clamp_max(255).to(torch.uint8)
     seeds = markers(dq, p.h)
     lab = watershed(dq, mask, seeds)
-    return regions(lab, p.min_area)
+    out = regions(lab, p.min_area)
+    # the crop mask keeps a filled hole only where it does not look like tray
+    out.solid = out.labels * (raw.bool() | (score > 0.5)).long()
+    # the safety net: unlike the tray (at a lower threshold), but in no region nor near one
+    smooth = F.avg_pool2d(score, 3, 1, 1, count_include_pad=False)
+    sensitive = _open((smooth > p.sensitive).to(torch.uint8))
+    near = (out.labels > 0).to(torch.uint8)
+    for _ in range(p.explained):
+        near = _max3(near)
+    left = sensitive.bool() & ~near.bool()
+    out.leftover, out.leftover_boxes = _leftover(left)
+    return out
+
+
+def _leftover(left: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per frame: the number of leftover pixels and their bounding box (zeros when none)."""
+    b, _, h, w = left.shape
+    area = left.reshape(b, -1).sum(1)
+    rows = left.any(3).reshape(b, h)
+    cols = left.any(2).reshape(b, w)
+    ys = torch.arange(h, device=left.device)
+    xs = torch.arange(w, device=left.device)
+    big = torch.tensor(10**6, device=left.device)
+    y0 = torch.where(rows, ys, big).amin(1)
+    y1 = torch.where(rows, ys, -1).amax(1) + 1
+    x0 = torch.where(cols, xs, big).amin(1)
+    x1 = torch.where(cols, xs, -1).amax(1) + 1
+    boxes = torch.stack([x0, y0, x1, y1], 1) * (area > 0)[:, None]
+    return area, boxes
 
 
 def regions(lab: torch.Tensor, min_area: int) -> Regions:

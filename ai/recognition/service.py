@@ -15,7 +15,15 @@ import torch
 from PIL import Image
 
 from ai.recognition.pipeline import WORK_WIDTH, Batch, Pipeline, Raw
-from ai.recognizer import Box, Candidate, Decision, Item, Recognition, TrayRequest
+from ai.recognizer import (
+    Box,
+    Candidate,
+    Decision,
+    Item,
+    PhotoOutcome,
+    Recognition,
+    TrayRequest,
+)
 
 
 class PipelineRecognizer:
@@ -52,7 +60,7 @@ class PipelineRecognizer:
         return torch.inference_mode()
 
     def preprocess(self, request: TrayRequest) -> Batch:
-        return self.pipeline.preprocess(list(request.frames))
+        return self.pipeline.preprocess(list(request.frames), request.counter_id)
 
     def inference(self, batch: Batch) -> tuple[Raw, Batch]:
         return self.pipeline.inference(batch), batch
@@ -68,10 +76,22 @@ class PipelineRecognizer:
             Decision(answer["decision"]), answer["reason"], _items(answer["items"]), timings
         )
 
-    def register(self, sku: str, photos: Sequence[Image.Image]) -> Mapping[str, Any]:
-        """Reference photos join the gallery, which is saved where it was loaded from."""
-        result = self.pipeline.register(sku, list(photos))
-        return {**result, "model_version": self.pipeline.model_version}
+    def register(self, sku: str, photos: Sequence[Image.Image]) -> Sequence[PhotoOutcome]:
+        """Each reference photo with one clear item joins the gallery (saved where it was loaded
+        from); the others are refused with their reason. Raises TooManyPhotos over the limit."""
+        return list(self.pipeline.register(sku, list(photos))["outcomes"])
+
+    def photos(self, sku: str) -> Sequence[Mapping[str, Any]]:
+        return self.pipeline.photos(sku)
+
+    def delete_photo(self, sku: str, photo_id: str) -> bool:
+        return self.pipeline.delete_photo(sku, photo_id)
+
+    def capture_background(
+        self, counter_id: str, frames: Sequence[Image.Image]
+    ) -> Mapping[str, Any]:
+        """Store the counter's empty tray; ValueError names what is wrong with the frames."""
+        return self.pipeline.capture_background(counter_id, list(frames))
 
     def learn(
         self, frames: Sequence[Image.Image], items: Sequence[tuple[str, int]]

@@ -167,7 +167,7 @@ def test_the_readmes_gpu_smoke_command_runs_in_the_unpacked_archive(ai_tree: Pat
 
 
 def test_nothing_shipped_to_the_vm_imports_dev_code(ai_tree: Path) -> None:
-    dev_only = ("fixtures", "tests", "ops", "bench", "demo", "stacks", "central")
+    dev_only = ("fixtures", "tests", "tools", "ops", "bench", "demo", "stacks", "central")
     offenders = []
     for path in sorted((ai_tree / "ai").rglob("*.py")) + sorted(
         (ai_tree / "contract").rglob("*.py")
@@ -182,8 +182,4 @@ def test_nothing_shipped_to_the_vm_imports_dev_code(ai_tree: Path) -> None:
             offenders += [
                 f"{path.relative_to(ai_tree)}: {n}" for n in names if n.split(".")[0] in dev_only
             ]
-    # The recognition tooling (calibrate, metric fitting, eval, bench) is moving out of ai/;
-    # until it has, those modules are the only ones allowed to reach fixtures/.
-    tooling = ("bakery.py", "bench.py", "calibrate.py", "evaluate.py", "metric.py")
-    offenders = [o for o in offenders if not o.split(":")[0].endswith(tooling)]
     assert offenders == []

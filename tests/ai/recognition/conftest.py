@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ai.recognition import Pipeline
-from ai.recognition.bakery import SMALL_PRODUCTS, reference_images
+from tools.recognition.bakery import SMALL_PRODUCTS, reference_images
 
 # One intra-op thread: the ops are small, and two OpenMP threads on a CI runner whose two cores are
 # also busy (the database server, other suites) slow down many-fold while spinning.

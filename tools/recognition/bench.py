@@ -1,6 +1,6 @@
 """`nox -s bench_ai`: in-process latency per stage and per tray.
 
-    python -m ai.recognition.bench [--runs 60] [--threads N] [--http]
+    python -m tools.recognition.bench [--runs 60] [--threads N] [--http]
 
 A tray is 2 frames of 1280x960 JPEG with 10 items; decoding them (base64 and JPEG, with the
 service's decoder, which lets libjpeg decode straight to the working width) is timed as its own
@@ -21,14 +21,13 @@ import numpy as np
 import torch
 
 from ai.frames import FrameLimits, decode_frames
+from ai.recognition.pipeline import WORK_WIDTH
 from fixtures.bakery import SEEDS, catalog_skus, make_tray
-
-from .bakery import new_pipeline
-from .pipeline import WORK_WIDTH
+from tools.recognition.bakery import new_pipeline
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m ai.recognition.bench")
+    ap = argparse.ArgumentParser(prog="python -m tools.recognition.bench")
     ap.add_argument("--runs", type=int, default=60)
     ap.add_argument("--trays", type=int, default=6)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")

@@ -1,12 +1,14 @@
 """Fit the built-in embedder's linear metric on the development split and write its artefact.
 
-    python -m ai.recognition.metric [--trays 150] [--out PATH (default: the committed artefact)]
+    python -m tools.recognition.metric [--trays 30] [--out PATH (default: the committed artefact)]
 
-Uses only the `development` seed of fixtures/bakery/seeds.json (never calibration or evaluation)
-and the reference photos. Steps:
-1. register the catalog from its reference photos (public register API) and keep their crops;
-2. segment the development trays and keep every item crop that overlaps a true item well
-   (box IoU >= 0.7 in its frame), labelled with that item's product;
+Uses only the `development` seed of fixtures/bakery/seeds.json (never calibration or evaluation),
+only the fitting tray families (counter 0 of each) and only the catalog's products (the classic
+style): the held-out families and styles stay unseen. Steps:
+1. per fitting family, register the catalog from reference photos shot at that counter (public
+   register API) and keep their crops;
+2. segment `--trays` development trays per family and keep every item crop that overlaps a true
+   item well (box IoU >= 0.7 in its frame), labelled with that item's product;
 3. fit linear discriminant analysis on the descriptors: whiten the within-product scatter
    (lighting, pose, blur), keep the directions that best separate the products;
 4. write the descriptor mean, the projection and the blend weight (`alpha`: the projection's share
@@ -21,41 +23,56 @@ from pathlib import Path
 
 import torch
 
-from fixtures.bakery import SEEDS, catalog_skus
+from ai.recognition.embed import DEFAULT_METRIC, DESCRIPTOR_ID, ColourTextureEmbedder
+from ai.recognition.gallery import Gallery
+from ai.recognition.pipeline import DEFAULT_CALIBRATION, Calibration, Pipeline
+from fixtures.bakery import FITTING_FAMILIES, SEEDS, catalog_skus
+from tools.recognition.bakery import frame_box, generate_trays, register_catalog, true_item
 
-from .bakery import frame_box, generate_trays, register_catalog, true_item
-from .embed import DEFAULT_METRIC, DESCRIPTOR_ID, ColourTextureEmbedder
-from .gallery import Gallery
-from .pipeline import DEFAULT_CALIBRATION, Calibration, Pipeline
-
+FIT_COUNTER = 0  # the metric's counter of each fitting family (calibration: 1, evaluation: 3)
 REGULARIZATION = 0.1  # shrinks the within-product scatter toward a scaled identity
 ALPHA = 0.7  # chosen on held-out development trays and on products left out of the fit
 
 
-def collect(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """(crops, scales, skus) of the reference photos and of well-segmented tray items."""
+def collect(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, list[str], int]:
+    """(crops, scales, skus, reference count) of the reference photos and well-segmented items."""
     # the bare descriptor: the crops do not depend on the embedder, and the artefact may not exist
     cal = Calibration.load(DEFAULT_CALIBRATION)
-    p = Pipeline(torch.device("cpu"), ColourTextureEmbedder(), DESCRIPTOR_ID, Gallery(""), cal)
-    register_catalog(p)
-    g = p.gallery
-    crops, scales, skus = [g.crops.float() / 255.0], [g.scales], list(g.skus)
-    for i, tray in enumerate(generate_trays(seed, range(n), catalog_skus())):
-        batch = p.preprocess(tray.frames())
-        raw = p.inference(batch)
-        keep = []
-        for r in range(len(raw.frame)):
-            f = int(raw.frame[r])
-            box = frame_box(raw.boxes[r].tolist(), batch.sizes[f], raw.seg_size)
-            k, iou = true_item(tray, f, box)
-            if iou >= 0.7:
-                keep.append(r)
-                skus.append(tray.poses[k].sku)
-        crops.append(raw.crops[keep])
-        scales.append(raw.scales[keep])
-        if (i + 1) % 25 == 0:
-            print(f"  {i + 1}/{n} trays", flush=True)
-    return torch.cat(crops), torch.cat(scales), skus
+    ref_crops: list[torch.Tensor] = []
+    ref_scales: list[torch.Tensor] = []
+    ref_skus: list[str] = []
+    crops: list[torch.Tensor] = []
+    scales: list[torch.Tensor] = []
+    skus: list[str] = []
+    for family in FITTING_FAMILIES:
+        p = Pipeline(torch.device("cpu"), ColourTextureEmbedder(), DESCRIPTOR_ID, Gallery(""), cal)
+        register_catalog(p, family=family, counter=FIT_COUNTER)
+        g = p.gallery
+        ref_crops.append(g.crops.float() / 255.0)
+        ref_scales.append(g.scales)
+        ref_skus += list(g.skus)
+        trays = generate_trays(seed, range(n), catalog_skus(), family, FIT_COUNTER)
+        for tray in trays:
+            batch = p.preprocess(tray.frames())
+            raw = p.inference(batch)
+            keep = []
+            for r in range(len(raw.frame)):
+                f = int(raw.frame[r])
+                box = frame_box(raw.boxes[r].tolist(), batch.sizes[f], raw.seg_size)
+                k, iou = true_item(tray, f, box)
+                if iou >= 0.7:
+                    keep.append(r)
+                    skus.append(tray.poses[k].sku)
+            crops.append(raw.crops[keep])
+            scales.append(raw.scales[keep])
+        print(f"  {family}: {len(skus)} tray crops so far", flush=True)
+    n_refs = len(ref_skus)
+    return (
+        torch.cat(ref_crops + crops),
+        torch.cat(ref_scales + scales),
+        ref_skus + skus,
+        n_refs,
+    )
 
 
 def fit_lda(x: torch.Tensor, labels: list[str], reg: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,14 +107,13 @@ def nearest_product_accuracy(emb: torch.Tensor, labels: list[str], n_refs: int) 
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m ai.recognition.metric")
-    ap.add_argument("--trays", type=int, default=150)
+    ap = argparse.ArgumentParser(prog="python -m tools.recognition.metric")
+    ap.add_argument("--trays", type=int, default=30, help="development trays per fitting family")
     ap.add_argument("--out", type=Path, default=DEFAULT_METRIC)
     a = ap.parse_args(argv)
     seed = SEEDS["development"]
     print(f"development split: seed {seed}, {a.trays} trays")
-    crops, scales, skus = collect(a.trays, seed)
-    n_refs = len(catalog_skus()) * 5
+    crops, scales, skus, n_refs = collect(a.trays, seed)
     bare = ColourTextureEmbedder()
     with torch.inference_mode():
         x = bare.describe(crops, scales)
@@ -110,6 +126,8 @@ def main(argv: list[str] | None = None) -> None:
         "fitted_on": {
             "split": "development",
             "seed": seed,
+            "families": list(FITTING_FAMILIES),
+            "counter": FIT_COUNTER,
             "trays": a.trays,
             "item_crops": len(skus) - n_refs,
             "reference_crops": n_refs,

@@ -1,11 +1,15 @@
 """Fit the decision thresholds on the calibration split and write the calibration artefact.
 
-    python -m ai.recognition.calibrate [--trays 200] [--out PATH (default: the committed artefact)]
+    python -m tools.recognition.calibrate [--trays 40] [--out PATH (default: the artefact)]
 
-Uses only the `calibration` seed of fixtures/bakery/seeds.json (never `evaluation`). Steps:
-1. register the catalog from its reference photos (public register API);
-2. recognize the calibration trays with permissive thresholds, keeping every item's scores and
-   whether its label is right (box IoU >= 0.5 against the ground truth of its frame);
+Uses only the `calibration` seed of fixtures/bakery/seeds.json (never `evaluation`), the fitting
+tray families (counter 1 of each) and the catalog's products: the held-out families and product
+styles stay unseen. Steps:
+1. per fitting family, register the catalog from photos shot at that counter (public register
+   API) and capture its empty tray;
+2. recognize `--trays` calibration trays per family, with and without the capture, with
+   permissive thresholds, keeping every item's scores and whether its label is right (box
+   IoU >= 0.5 against the ground truth of its frame) and what the safety net found;
 3. fit confidence = sigmoid(a * top1 + b * margin + c) on the items (logistic regression), with
    each right item's runner-up as a counterfactual wrong answer (few real mistakes remain);
 4. unknown_similarity: the 0.1th percentile of top1 over correctly labelled items, minus 0.01
@@ -27,12 +31,18 @@ from pathlib import Path
 
 import torch
 
-from fixtures.bakery import SEEDS, catalog_skus
+from ai.recognition.embed import builtin_embedder
+from ai.recognition.pipeline import DEFAULT_CALIBRATION, Calibration
+from fixtures.bakery import FITTING_FAMILIES, SEEDS, catalog_skus
+from tools.recognition.bakery import (
+    capture_counter,
+    frame_box,
+    generate_trays,
+    new_pipeline,
+    true_item,
+)
 
-from .bakery import frame_box, generate_trays, new_pipeline, true_item
-from .embed import builtin_embedder
-from .pipeline import DEFAULT_CALIBRATION, Calibration
-
+CAL_COUNTER = 1  # the calibration's counter of each fitting family
 TARGET_WRONG_AUTO = 0.002
 TARGET_WRONG_ACCEPT = 0.02  # of the wrong answers, real and counterfactual, at most this reach AUTO
 
@@ -41,23 +51,33 @@ def collect(n: int, seed: int) -> tuple[list[dict], str]:
     permissive = Path(tempfile.mkdtemp()) / "permissive-calibration.json"
     base = json.loads(DEFAULT_CALIBRATION.read_text(encoding="utf-8"))
     base.update(
-        {"unknown_similarity": 0.0, "auto_confidence": 0.0, "embedder_id": builtin_embedder()[1]}
+        {
+            "unknown_similarity": 0.0,
+            "auto_confidence": 0.0,
+            "size_ratio": [0.0, 1e9],  # fitted here: the safety net's other doubts are kept
+            "embedder_id": builtin_embedder()[1],
+        }
     )
     permissive.write_text(json.dumps(base), encoding="utf-8")
-    p = new_pipeline("cpu", str(permissive))
     skus = catalog_skus()
     trays = []
-    for i, tray in enumerate(generate_trays(seed, range(n), skus)):
-        p.recognize(tray.frames(), skus)
-        d = p.last_detail
-        correct = []
-        for f, b, lab in zip(d["frame"], d["boxes"], d["best"], strict=True):
-            k, iou = true_item(tray, f, frame_box(b, d["sizes"][f], d["seg_size"]))
-            correct.append(iou >= 0.5 and tray.poses[k].sku == lab)
-        trays.append({**d, "correct": correct, "truth": tray.counts})
-        if (i + 1) % 25 == 0:
-            print(f"  {i + 1}/{n} trays", flush=True)
-    return trays, p.embedder_id
+    embedder_id = ""
+    for family in FITTING_FAMILIES:
+        p = new_pipeline("cpu", str(permissive), family=family, counter=CAL_COUNTER)
+        embedder_id = p.embedder_id
+        cid = capture_counter(p, family, CAL_COUNTER)
+        for tray in generate_trays(seed, range(n), skus, family, CAL_COUNTER):
+            frames = tray.frames()
+            for mode in (None, cid):
+                p.recognize(frames, skus, counter_id=mode)
+                d = p.last_detail
+                correct = []
+                for f, b, lab in zip(d["frame"], d["boxes"], d["best"], strict=True):
+                    k, iou = true_item(tray, f, frame_box(b, d["sizes"][f], d["seg_size"]))
+                    correct.append(iou >= 0.5 and tray.poses[k].sku == lab)
+                trays.append({**d, "correct": correct, "truth": tray.counts, "family": family})
+        print(f"  {family}: {len(trays)} recognitions so far", flush=True)
+    return trays, embedder_id
 
 
 def _examples(trays: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,7 +131,8 @@ def simulate(trays: list[dict], cal: Calibration) -> tuple[int, int]:
     for t in trays:
         n = len(t["top1"])
         lo, hi = cal.size_ratio
-        if n == 0 or not t["agree"] or not all(lo <= r <= hi for r in t["size_ratio"]):
+        sizes_ok = all(lo <= r <= hi for r in t["size_ratio"])
+        if n == 0 or not t["agree"] or t["doubt"] or not sizes_ok:
             continue
         top1 = torch.tensor(t["top1"])
         top2 = torch.tensor(t["top2"])
@@ -126,8 +147,8 @@ def simulate(trays: list[dict], cal: Calibration) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m ai.recognition.calibrate")
-    ap.add_argument("--trays", type=int, default=200)
+    ap = argparse.ArgumentParser(prog="python -m tools.recognition.calibrate")
+    ap.add_argument("--trays", type=int, default=40, help="calibration trays per fitting family")
     ap.add_argument("--out", type=Path, default=DEFAULT_CALIBRATION)
     ap.add_argument(
         "--collected",
@@ -185,7 +206,9 @@ def main(argv: list[str] | None = None) -> None:
         "fitted_on": {
             "split": "calibration",
             "seed": seed,
-            "trays": len(trays),
+            "families": list(FITTING_FAMILIES),
+            "counter": CAL_COUNTER,
+            "recognitions": len(trays),
             "item_crops": items,
             "wrong_item_crops": items - sum(sum(t["correct"]) for t in trays),
             "target_wrong_auto": TARGET_WRONG_AUTO,

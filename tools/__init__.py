@@ -1,0 +1,1 @@
+"""Developer tools: never shipped, never imported by production code."""

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from ai import endpoints
+from ai import endpoints, references
 from ai.auth import AdminKeyMiddleware
 from ai.errors import ApiError, api_error, http_error, server_error
 from ai.factory import build_recognizer
@@ -28,7 +28,10 @@ routes = [
     Route("/health", endpoints.health, methods=["GET"]),
     Route("/ready", endpoints.ready, methods=["GET"]),
     Route("/v1/infer", endpoints.infer, methods=["POST"]),
-    Route("/v1/products/{sku}/photos", endpoints.register_photos, methods=["POST"]),
+    Route("/v1/products/{sku}/photos", references.register_photos, methods=["POST"]),
+    Route("/v1/products/{sku}/photos", references.list_photos, methods=["GET"]),
+    Route("/v1/products/{sku}/photos/{photo_id}", references.delete_photo, methods=["DELETE"]),
+    Route("/v1/counters/{counter_id}/background", references.capture_background, methods=["POST"]),
     Route("/v1/feedback", endpoints.feedback, methods=["POST"]),
 ]
 

@@ -5,9 +5,10 @@ Standard library only, and a leaf: it imports nothing else from this repository,
 """
 
 from contract.answer import DECISIONS, ContractViolation, check_infer_answer
-from contract.limits import MAX_FRAMES, MAX_PHOTOS
+from contract.limits import COUNTER_ID_PATTERN, MAX_FRAMES, MAX_PHOTOS
 
 __all__ = [
+    "COUNTER_ID_PATTERN",
     "DECISIONS",
     "MAX_FRAMES",
     "MAX_PHOTOS",

@@ -16,7 +16,7 @@ class _Recording(MockRecognizer):
         super().__init__()
         self.counters: list[str | None] = []
 
-    def preprocess(self, request):  # type: ignore[no-untyped-def]
+    def preprocess(self, request):
         self.counters.append(request.counter_id)
         return super().preprocess(request)
 

@@ -142,7 +142,7 @@ def test_an_overlong_sku_is_422(client) -> None:
 class _RefusesTheBatch(MockRecognizer):
     """A recognizer that refuses a batch with a ValueError instead of per-photo outcomes."""
 
-    def register(self, sku, photos):  # type: ignore[no-untyped-def]
+    def register(self, sku, photos):
         raise ValueError("no item found in reference photo 0")
 
 

@@ -88,7 +88,7 @@ def check_counter_id(value: Any) -> str:
         raise ApiError(
             422,
             "invalid_counter_id",
-            f"counter_id {str(value)[:40]!r} is not 1 to 32 letters, digits, '-' or '_' "
+            f"counter_id {str(value)[:40]!r} is not 1 to 64 letters, digits, '-' or '_' "
             "starting with a letter or digit",
             limit="COUNTER_ID_PATTERN",
         )

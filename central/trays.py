@@ -27,6 +27,7 @@ from central.db import dumps, is_duplicate, iso, loads, utcnow
 from central.errors import ApiError, conflict, not_found
 from central.frames import check_frames
 from central.idempotency import idempotent
+from central.references import ai_counter_id
 from central.stores import get_store_row
 from central.tables import (
     bill_lines,
@@ -232,7 +233,8 @@ async def infer(request: Request) -> JSONResponse:
             database, session, stale_after_s=2 * settings.ai_timeout_s + 30
         )
     try:
-        outcome = await ask_ai(request, session.uuid, frames, candidates)
+        counter = ai_counter_id(session.store_id, session.counter_id)
+        outcome = await ask_ai(request, session.uuid, frames, candidates, counter)
         async with database.connection():
             body = await store_run(database, session, token, outcome, len(frames))
     except BaseException:
@@ -272,13 +274,21 @@ def _failure_status(error: AIError) -> str:
 
 
 async def ask_ai(
-    request: Request, tray_id: str, frames: list[str], candidates: list[str]
+    request: Request,
+    tray_id: str,
+    frames: list[str],
+    candidates: list[str],
+    counter_id: str | None = None,
 ) -> Outcome:
     """Every way the call can fail becomes an Outcome without an answer: never an exception."""
     started = time.perf_counter()
     try:
         answer: dict[str, Any] | None = await request.app.state.ai.infer(
-            frames, candidates, request_id=request.scope.get("request_id"), tray_id=tray_id
+            frames,
+            candidates,
+            request_id=request.scope.get("request_id"),
+            tray_id=tray_id,
+            counter_id=counter_id,
         )
         status, error = "OK", None
     except AIError as failure:

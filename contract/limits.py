@@ -4,6 +4,7 @@
 MAX_PHOTOS = 5
 # Frames per tray: one to a few views of the same tray.
 MAX_FRAMES = 4
-# A counter's id (a tray session's counter, a captured background): 1-32 letters, digits, - or _,
-# starting with a letter or digit, so it is safe in a URL path and a file name.
-COUNTER_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}"
+# A counter's id at the AI (a tray's counter, a captured background): 1-64 letters, digits, - or _,
+# starting with a letter or digit, so it is safe in a URL path and a file name. Central sends
+# "s{store id}-{counter}", since its counter ids are unique per store only.
+COUNTER_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"

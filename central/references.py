@@ -21,10 +21,10 @@ from central.ai_client import AIError, AIHTTPError
 from central.errors import ApiError
 from central.frames import check_frames
 from central.stores import get_product_row, get_store_row
-from contract import MAX_PHOTOS
+from contract import MAX_PHOTOS, PHOTO_ID_PATTERN
 
 COUNTER_RE = v.CODE_RE  # as a tray session's counter_id
-PHOTO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+PHOTO_ID_RE = re.compile(PHOTO_ID_PATTERN)
 # AI answers that are Central's misconfiguration (wrong key, an AI without the route), not staff's.
 _NOT_THE_CLIENTS = {401, 403, 405}
 
@@ -63,7 +63,7 @@ async def list_photos(request: Request) -> JSONResponse:
 async def delete_photo(request: Request) -> JSONResponse:
     """Drop one reference photo, so a bad one can be replaced."""
     p = request.path_params
-    if not PHOTO_ID_RE.match(p["photo_id"]):
+    if not PHOTO_ID_RE.fullmatch(p["photo_id"]):
         raise ApiError(
             404, "photo_not_found", "no such reference photo", sku=p["sku"], store_id=p["store_id"]
         )
@@ -80,7 +80,7 @@ async def capture_background(request: Request) -> JSONResponse:
     """
     p = request.path_params
     settings = request.app.state.settings
-    if not COUNTER_RE.match(p["counter_id"]):
+    if not COUNTER_RE.fullmatch(p["counter_id"]):
         raise v.invalid(
             "counter_id",
             "must be 1 to 32 letters, digits, '-' or '_', starting with a letter or digit",

@@ -8,3 +8,5 @@ MAX_FRAMES = 4
 # starting with a letter or digit, so it is safe in a URL path and a file name. Central sends
 # "s{store id}-{counter}", since its counter ids are unique per store only.
 COUNTER_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+# A reference photo's id, as the AI gives it and Central forwards it in a URL path.
+PHOTO_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"

@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from ai import endpoints, references
+from ai.allocator import keep_freed_memory
 from ai.auth import AdminKeyMiddleware
 from ai.errors import ApiError, api_error, http_error, server_error
 from ai.factory import build_recognizer
@@ -53,6 +54,7 @@ def create_app(settings: Settings, recognizer: Recognizer | None = None) -> Star
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        keep_freed_memory()
         app.state.settings = settings
         app.state.frame_limits = FrameLimits(
             settings.max_frames,

@@ -13,7 +13,8 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from ai import endpoints
+from ai import endpoints, references
+from ai.allocator import keep_freed_memory
 from ai.auth import AdminKeyMiddleware
 from ai.errors import ApiError, api_error, http_error, server_error
 from ai.factory import build_recognizer
@@ -28,7 +29,10 @@ routes = [
     Route("/health", endpoints.health, methods=["GET"]),
     Route("/ready", endpoints.ready, methods=["GET"]),
     Route("/v1/infer", endpoints.infer, methods=["POST"]),
-    Route("/v1/products/{sku}/photos", endpoints.register_photos, methods=["POST"]),
+    Route("/v1/products/{sku}/photos", references.register_photos, methods=["POST"]),
+    Route("/v1/products/{sku}/photos", references.list_photos, methods=["GET"]),
+    Route("/v1/products/{sku}/photos/{photo_id}", references.delete_photo, methods=["DELETE"]),
+    Route("/v1/counters/{counter_id}/background", references.capture_background, methods=["POST"]),
     Route("/v1/feedback", endpoints.feedback, methods=["POST"]),
 ]
 
@@ -50,6 +54,7 @@ def create_app(settings: Settings, recognizer: Recognizer | None = None) -> Star
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        keep_freed_memory()
         app.state.settings = settings
         app.state.frame_limits = FrameLimits(
             settings.max_frames,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 
 from ai.errors import ApiError
-from contract import MAX_PHOTOS
+from contract import COUNTER_ID_PATTERN, MAX_PHOTOS
 from contract.jsonbody import JSONBodyError, parse_json_body
 
 MAX_CANDIDATES = 5000
@@ -22,6 +23,7 @@ class InferBody:
     top_k: int
     request_id: str | None
     tray_id: str | None  # Central's session: remembered so a staff correction can teach the AI
+    counter_id: str | None  # whose captured empty tray to compare against; None: estimate it
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:
@@ -70,7 +72,46 @@ def parse_infer_body(payload: Any) -> InferBody:
     if request_id is not None and not isinstance(request_id, str):
         raise _invalid("request_id must be a string")
     tray_id = _optional_id(payload, "tray_id")
-    return InferBody(frames, tuple(dict.fromkeys(skus)), top_k, request_id, tray_id)
+    counter_id = payload.get("counter_id")
+    if counter_id is not None:
+        counter_id = check_counter_id(counter_id)
+    return InferBody(frames, tuple(dict.fromkeys(skus)), top_k, request_id, tray_id, counter_id)
+
+
+_COUNTER_ID = re.compile(COUNTER_ID_PATTERN)
+MAX_SKU_LENGTH = 128
+
+
+def check_counter_id(value: Any) -> str:
+    """A counter id as the contract defines it, or a 422 naming the rule."""
+    if not isinstance(value, str) or not _COUNTER_ID.fullmatch(value):
+        raise ApiError(
+            422,
+            "invalid_counter_id",
+            f"counter_id {str(value)[:40]!r} is not 1 to 64 letters, digits, '-' or '_' "
+            "starting with a letter or digit",
+            limit="COUNTER_ID_PATTERN",
+        )
+    return value
+
+
+def check_sku(value: str) -> str:
+    """A SKU in a path: 1 to MAX_SKU_LENGTH printable characters."""
+    if not 1 <= len(value) <= MAX_SKU_LENGTH or not value.isprintable():
+        raise ApiError(
+            422,
+            "invalid_sku",
+            f"the SKU must be 1 to {MAX_SKU_LENGTH} printable characters",
+            limit="MAX_SKU_LENGTH",
+        )
+    return value
+
+
+def parse_background_body(payload: Any) -> list[Any]:
+    """`{"frames_b64": [...]}`: 1 to AI_MAX_FRAMES views of a counter's empty tray."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("frames_b64"), list):
+        raise _invalid('the body must be {"frames_b64": [base64 JPEG or PNG, ...]}')
+    return payload["frames_b64"]  # the decoder refuses none or too many, naming AI_MAX_FRAMES
 
 
 MAX_COUNT = 100

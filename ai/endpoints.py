@@ -1,9 +1,8 @@
-"""The service's routes: liveness, readiness, inference, and learning without retraining."""
+"""The service's routes: liveness, readiness, inference, and learning from resolved reviews."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 
@@ -13,10 +12,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from ai.body import parse_feedback_body, parse_infer_body, parse_photos_body, read_json
+from ai.body import parse_feedback_body, parse_infer_body, read_json
 from ai.errors import ApiError
 from ai.frames import decode_frames
-from ai.recognizer import Learner, TrayRequest, answer_json, recognize
+from ai.recognizer import TrayRequest, answer_json, recognize
+from ai.references import learner_of
 from ai.trays import TrayMemory
 from contract.answer import ContractViolation, check_infer_answer
 
@@ -51,7 +51,7 @@ async def infer(request: Request) -> JSONResponse:
     body = parse_infer_body(await read_json(request, state.settings.max_body_bytes))
     frames = await run_in_threadpool(decode_frames, body.frames_b64, state.frame_limits)
     decoded = time.perf_counter()
-    tray = TrayRequest(frames, body.candidate_skus, body.top_k)
+    tray = TrayRequest(frames, body.candidate_skus, body.top_k, body.counter_id)
     # One inference at a time: the model and the GPU are shared, and queueing keeps latency even.
     loop = asyncio.get_running_loop()
     recognition = await loop.run_in_executor(
@@ -91,24 +91,10 @@ async def _remember(trays: TrayMemory, tray_id: str, frames: list[Image.Image]) 
     await run_in_threadpool(trays.remember, tray_id, frames)
 
 
-async def register_photos(request: Request) -> JSONResponse:
-    """Add 1-5 reference photos of a product to the gallery: a new product needs no retraining."""
-    state = request.app.state
-    learner = _learner(request)
-    sku = request.path_params["sku"]
-    photos_b64 = parse_photos_body(await read_json(request, state.settings.max_body_bytes))
-    limits = dataclasses.replace(state.frame_limits, max_frames=len(photos_b64))
-    photos = await run_in_threadpool(decode_frames, photos_b64, limits)
-    loop = asyncio.get_running_loop()
-    result = await loop.run_in_executor(state.inference_pool, learner.register, sku, photos)
-    log.info("registered %d photo(s) of %s", len(photos), sku)
-    return JSONResponse({"sku": sku, **result}, status_code=201)
-
-
 async def feedback(request: Request) -> JSONResponse:
     """Learn from a resolved review: the tray's item crops join the gallery under the true SKUs."""
     state = request.app.state
-    learner = _learner(request)
+    learner = learner_of(request)
     tray_id, items = parse_feedback_body(await read_json(request, state.settings.max_body_bytes))
     frames = state.trays.recall(tray_id)
     if frames is None:
@@ -122,12 +108,3 @@ async def feedback(request: Request) -> JSONResponse:
     state.trays.forget(tray_id)
     log.info("learned from tray %s: %s", tray_id, dict(result))
     return JSONResponse({"tray_id": tray_id, **result})
-
-
-def _learner(request: Request) -> Learner:
-    state = request.app.state
-    if not state.ready:
-        raise ApiError(503, "not_ready", state.load_error or "the model is still loading")
-    if not isinstance(state.recognizer, Learner):
-        raise ApiError(501, "cannot_learn", "this recognizer cannot add to its gallery")
-    return state.recognizer

@@ -1,6 +1,11 @@
-"""The one error shape every rejection takes: `{"error", "message", "frame", "limit"}`."""
+"""The one error shape every rejection takes: `{"error", "message", "frame", "limit"}`.
+
+Some refusals add details after those four keys (a photo batch says which photos were added).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -17,6 +22,7 @@ class ApiError(Exception):
         *,
         frame: int | None = None,
         limit: str | None = None,
+        details: Mapping[str, object] | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
@@ -24,14 +30,18 @@ class ApiError(Exception):
         self.message = message
         self.frame = frame
         self.limit = limit
+        self.details = dict(details or {})
 
     def body(self) -> dict[str, object]:
-        return {
+        body: dict[str, object] = {
             "error": self.error,
             "message": self.message,
             "frame": self.frame,
             "limit": self.limit,
         }
+        for key, value in self.details.items():
+            body.setdefault(key, value)
+        return body
 
 
 def error_response(status_code: int, error: str, message: str) -> JSONResponse:

@@ -9,11 +9,21 @@ a decision, and optionally for exact items, on purpose:
 
 The value is a decision (AUTO, REVIEW or UNKNOWN), then optionally SKU or SKU*COUNT items. A named
 SKU that is not a candidate becomes an unmatched item, so the tray cannot be AUTO.
+
+The mock also learns, in memory: reference photos get ids (a hash of their pixels) and can be
+listed and deleted, and counters' empty trays are kept. It refuses on purpose, so clients can test
+their handling of refusals:
+
+    a reference photo of one uniform colour     refused: "no item found ..."
+    a photo or background frame marked          refused with the reason given:
+        "bakesight-mock: REFUSE several items"  (PNG text chunk or JPEG comment, as above)
+    background frames of different sizes        refused: "the frames differ in size ..."
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import random
 from collections.abc import Mapping, Sequence
@@ -23,9 +33,20 @@ from typing import Any
 from PIL import Image
 
 from ai.errors import ApiError
-from ai.recognizer import Box, Candidate, Decision, Item, Recognition, TrayRequest
+from ai.recognizer import (
+    Box,
+    Candidate,
+    Decision,
+    Item,
+    PhotoOutcome,
+    Recognition,
+    TooManyPhotos,
+    TrayRequest,
+)
+from contract import MAX_PHOTOS
 
 MARKER = "bakesight-mock"
+REFUSE = "REFUSE"  # a marker value that asks the mock to refuse a photo or a background frame
 
 
 @dataclass(frozen=True)
@@ -43,16 +64,53 @@ class MockRecognizer:
     decode_width = 0  # the mock hashes the full frames
 
     def __init__(self) -> None:
-        self.gallery: dict[str, int] = {}  # SKU → reference photos registered
+        # SKU → {photo id: added_at}, in the order added; the answers do not depend on it.
+        self.gallery: dict[str, dict[str, str]] = {}
+        self.backgrounds: dict[str, int] = {}  # counter → frames of its empty tray
         self.learned_trays = 0
 
     def load(self) -> None:
         """Nothing to load; the mock is ready at once."""
 
-    def register(self, sku: str, photos: Sequence[Image.Image]) -> Mapping[str, Any]:
-        """Count the photos: the mock's answers do not depend on them."""
-        self.gallery[sku] = self.gallery.get(sku, 0) + len(photos)
-        return {"sku": sku, "photos_added": len(photos), "gallery_photos": self.gallery[sku]}
+    def register(self, sku: str, photos: Sequence[Image.Image]) -> Sequence[PhotoOutcome]:
+        """Keep an id per photo; refuse uniform and REFUSE-marked photos (module docstring)."""
+        registered = self.gallery.setdefault(sku, {})
+        if len(registered) + len(photos) > MAX_PHOTOS:
+            raise TooManyPhotos(sku, len(registered), len(photos), MAX_PHOTOS)
+        outcomes = []
+        for index, photo in enumerate(photos):
+            reason = _refusal(photo) or _uniform(photo)
+            if reason is not None:
+                outcomes.append(PhotoOutcome(index, reason=reason))
+                continue
+            photo_id = _photo_id(photo, registered)
+            registered[photo_id] = _now()
+            outcomes.append(PhotoOutcome(index, photo_id=photo_id))
+        return outcomes
+
+    def photos(self, sku: str) -> Sequence[Mapping[str, Any]]:
+        return [
+            {"id": photo_id, "added_at": added_at}
+            for photo_id, added_at in self.gallery.get(sku, {}).items()
+        ]
+
+    def delete_photo(self, sku: str, photo_id: str) -> bool:
+        return self.gallery.get(sku, {}).pop(photo_id, None) is not None
+
+    def capture_background(
+        self, counter_id: str, frames: Sequence[Image.Image]
+    ) -> Mapping[str, Any]:
+        """Keep the counter's frame count; refuse REFUSE-marked frames and mixed sizes."""
+        for index, frame in enumerate(frames):
+            reason = _refusal(frame)
+            if reason is not None:
+                raise ValueError(f"frame {index}: {reason}")
+        sizes = sorted({frame.size for frame in frames})
+        if len(sizes) > 1:
+            shown = ", ".join(f"{w}x{h}" for w, h in sizes)
+            raise ValueError(f"the frames differ in size ({shown}); send views of one camera")
+        self.backgrounds[counter_id] = len(frames)
+        return {"frames": len(frames), "captured_at": _now()}
 
     def learn(
         self, frames: Sequence[Image.Image], items: Sequence[tuple[str, int]]
@@ -118,6 +176,36 @@ def _marker(info: Mapping[Any, Any]) -> str | None:
     if isinstance(comment, str) and comment.startswith(MARKER + ":"):
         return comment[len(MARKER) + 1 :]
     return None
+
+
+def _refusal(image: Image.Image) -> str | None:
+    marker = _marker(image.info)
+    words = marker.split() if marker is not None else []
+    if not words or words[0].upper() != REFUSE:
+        return None
+    return " ".join(words[1:]) or "refused by the mock marker"
+
+
+def _uniform(photo: Image.Image) -> str | None:
+    extrema = photo.getextrema()
+    bands = extrema if isinstance(extrema[0], tuple) else (extrema,)
+    if all(low == high for low, high in bands):
+        return "no item found: the photo is one uniform colour"
+    return None
+
+
+def _photo_id(photo: Image.Image, taken: Mapping[str, str]) -> str:
+    digest = hashlib.sha256(f"{photo.width}x{photo.height}".encode() + photo.tobytes())
+    base = digest.hexdigest()[:12]
+    photo_id, copy = base, 1
+    while photo_id in taken:  # the same photo twice is two references, as in the real gallery
+        copy += 1
+        photo_id = f"{base}-{copy}"
+    return photo_id
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _parse_marker(index: int, marker: str) -> tuple[Decision, tuple[tuple[str, int], ...] | None]:

@@ -42,10 +42,17 @@ class AITimeout(AIError):
 class AIHTTPError(AIError):
     """The service answered with a status other than 200."""
 
-    def __init__(self, status_code: int, error: str | None, message: str) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        error: str | None,
+        message: str,
+        body: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.error = error  # the service's error code ("frame_too_large"), when it sent one
+        self.body = dict(body or {})  # the service's JSON error body, when it sent one
 
 
 class AIInvalidAnswer(AIError):
@@ -121,10 +128,12 @@ class AIClient:
         top_k: int = 3,
         request_id: str | None = None,
         tray_id: str | None = None,
+        counter_id: str | None = None,
     ) -> dict[str, Any]:
         """The service's answer for one tray, checked against the contract.
 
-        `tray_id` (Central's session) lets the service learn from the tray's review later.
+        `tray_id` (Central's session) lets the service learn from the tray's review later;
+        `counter_id` lets it compare the tray with that counter's captured empty tray.
         """
         body: dict[str, Any] = {
             "frames_b64": list(frames_b64),
@@ -135,6 +144,8 @@ class AIClient:
             body["request_id"] = request_id
         if tray_id is not None:
             body["tray_id"] = tray_id
+        if counter_id is not None:
+            body["counter_id"] = counter_id
         answer = _json(await self._send("POST", "/v1/infer", json=body))
         try:
             check_infer_answer(answer, candidate_skus, len(frames_b64))
@@ -143,9 +154,30 @@ class AIClient:
         return answer
 
     async def register(self, sku: str, photos_b64: Sequence[str]) -> dict[str, Any]:
-        """Add reference photos of a product to the service's gallery."""
+        """Add reference photos of a product to the service's gallery.
+
+        AIHTTPError(422) when some photo was refused: its `body` names each refused photo and
+        the photos that were added all the same.
+        """
         path = f"/v1/products/{quote(sku, safe='')}/photos"
         body = {"photos_b64": list(photos_b64)}
+        return _object(await self._send("POST", path, json=body, expect=201))
+
+    async def photos(self, sku: str) -> dict[str, Any]:
+        """The product's reference photos: `{"sku", "photos": [{"id", "added_at"}], "max"}`."""
+        return _object(await self._send("GET", f"/v1/products/{quote(sku, safe='')}/photos"))
+
+    async def delete_photo(self, sku: str, photo_id: str) -> dict[str, Any]:
+        """Drop one reference photo; AIHTTPError(404) when the product has no such photo."""
+        path = f"/v1/products/{quote(sku, safe='')}/photos/{quote(photo_id, safe='')}"
+        return _object(await self._send("DELETE", path))
+
+    async def capture_background(
+        self, counter_id: str, frames_b64: Sequence[str]
+    ) -> dict[str, Any]:
+        """Store a counter's empty tray; AIHTTPError(422) when the frames cannot be one."""
+        path = f"/v1/counters/{quote(counter_id, safe='')}/background"
+        body = {"frames_b64": list(frames_b64)}
         return _object(await self._send("POST", path, json=body, expect=201))
 
     async def feedback(self, tray_id: str, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -213,4 +245,5 @@ def _http_error(response: httpx.Response) -> AIHTTPError:
         response.status_code,
         error if isinstance(error, str) else None,
         f"the AI service answered {response.status_code}: {message or response.text[:200]!r}",
+        body if isinstance(body, dict) else None,
     )

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from central import migrations, ops, reviews, stores, trays
+from central import migrations, ops, references, reviews, stores, trays
 from central.ai_client import AIClient, Timeouts
 from central.auth import AdminKeyMiddleware
 from central.db import Database
@@ -75,6 +75,7 @@ def create_app(
         Route("/openapi.json", ops.openapi, include_in_schema=False),
         Route("/docs", ops.docs, include_in_schema=False),
         *stores.routes,
+        *references.routes,
         *trays.routes,
         *reviews.routes,
     ]

@@ -73,13 +73,21 @@ def _failure_status(error: AIError) -> AIStatus:
 
 
 async def ask_ai(
-    request: Request, tray_id: str, frames: list[str], candidates: list[str]
+    request: Request,
+    tray_id: str,
+    frames: list[str],
+    candidates: list[str],
+    counter_id: str | None = None,
 ) -> Outcome:
     """Every way the call can fail becomes an Outcome without an answer: never an exception."""
     started = time.perf_counter()
     try:
         result: dict[str, Any] | None = await request.app.state.ai.infer(
-            frames, candidates, request_id=request.scope.get("request_id"), tray_id=tray_id
+            frames,
+            candidates,
+            request_id=request.scope.get("request_id"),
+            tray_id=tray_id,
+            counter_id=counter_id,
         )
         status, error = AIStatus.OK, None
     except AIError as failure:

@@ -10,12 +10,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from central import validation as v
-from central.ai_client import AIError, AIHTTPError
 from central.db import IntegrityError, iso, utcnow
-from central.errors import ApiError, conflict, not_found
-from central.frames import check_frames
+from central.errors import conflict, not_found
 from central.tables import products, stores
-from contract import MAX_PHOTOS
 
 MAX_PRICE_KRW = 10_000_000
 
@@ -203,28 +200,6 @@ async def update_product(request: Request) -> JSONResponse:
     return JSONResponse(product_json(await get_product_row(request, p["store_id"], p["sku"])))
 
 
-async def register_photos(request: Request) -> JSONResponse:
-    """Add 1-5 reference photos of a product to the AI's gallery. Body: photos_b64.
-
-    The AI service has no public address; staff register products through Central.
-    """
-    p = request.path_params
-    settings = request.app.state.settings
-    data = await v.json_object(request)
-    v.only(data, {"photos_b64"})
-    photos = check_frames(data, MAX_PHOTOS, settings.max_frame_bytes, field="photos_b64")
-    await get_product_row(request, p["store_id"], p["sku"])
-    try:
-        result = await request.app.state.ai.register(p["sku"], photos)
-    except AIHTTPError as error:
-        if 400 <= error.status_code < 500:  # the AI refused the photos themselves: say why
-            raise ApiError(422, error.error or "photos_refused", str(error), sku=p["sku"]) from None
-        raise ApiError(502, "ai_unavailable", str(error), sku=p["sku"]) from None
-    except AIError as error:
-        raise ApiError(502, "ai_unavailable", str(error), sku=p["sku"]) from None
-    return JSONResponse({**result, "sku": p["sku"], "store_id": p["store_id"]}, status_code=201)
-
-
 async def active_skus(database: Any, store_id: int) -> list[str]:
     rows = await database.fetch_all(
         sa.select(products.c.sku)
@@ -243,5 +218,4 @@ routes = [
     Route("/api/v1/stores/{store_id:int}/products", list_products, methods=["GET"]),
     Route("/api/v1/stores/{store_id:int}/products/{sku}", get_product, methods=["GET"]),
     Route("/api/v1/stores/{store_id:int}/products/{sku}", update_product, methods=["PATCH"]),
-    Route("/api/v1/stores/{store_id:int}/products/{sku}/photos", register_photos, methods=["POST"]),
 ]

@@ -23,6 +23,7 @@ from central.frames import check_frames
 from central.idempotency import answer, idempotent, key_claim, lease_for
 from central.inference import ask_ai, claim_for_inference, release_claim, store_run
 from central.presentation import new_session_json, session_json
+from central.references import ai_counter_id
 from central.states import PaymentStatus, SessionStatus
 from central.tables import stores, tray_sessions
 
@@ -105,7 +106,8 @@ async def infer(request: Request) -> JSONResponse:
         retries=held.took_over_from if held else None,
     )
     try:
-        outcome = await ask_ai(request, claim.session.uuid, frames, claim.candidates)
+        counter = ai_counter_id(claim.session.store_id, claim.session.counter_id)
+        outcome = await ask_ai(request, claim.session.uuid, frames, claim.candidates, counter)
         response = await store_run(database, request, claim, outcome, len(frames))
     except BaseException:
         await release_claim(database, claim, lease)

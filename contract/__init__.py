@@ -5,13 +5,21 @@ Standard library only, and a leaf: it imports nothing else from this repository,
 """
 
 from contract.answer import DECISIONS, ContractViolation, check_infer_answer
-from contract.limits import MAX_FRAMES, MAX_ITEM_COUNT, MAX_PHOTOS
+from contract.limits import (
+    COUNTER_ID_PATTERN,
+    MAX_FRAMES,
+    MAX_ITEM_COUNT,
+    MAX_PHOTOS,
+    PHOTO_ID_PATTERN,
+)
 
 __all__ = [
+    "COUNTER_ID_PATTERN",
     "DECISIONS",
     "MAX_FRAMES",
     "MAX_ITEM_COUNT",
     "MAX_PHOTOS",
+    "PHOTO_ID_PATTERN",
     "ContractViolation",
     "check_infer_answer",
 ]

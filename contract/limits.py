@@ -6,3 +6,9 @@ MAX_PHOTOS = 5
 MAX_FRAMES = 4
 # Pieces of one product on one tray: more is a broken answer (or a broken count), not a tray.
 MAX_ITEM_COUNT = 100
+# A counter's id at the AI (a tray's counter, a captured background): 1-64 letters, digits, - or _,
+# starting with a letter or digit, so it is safe in a URL path and a file name. Central sends
+# "s{store id}-{counter}", since its counter ids are unique per store only.
+COUNTER_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+# A reference photo's id, as the AI gives it and Central forwards it in a URL path.
+PHOTO_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"

@@ -1,4 +1,4 @@
-"""Registering product photos and learning from resolved reviews, over the service's HTTP API."""
+"""Learning from resolved reviews, over the service's HTTP API."""
 
 from __future__ import annotations
 
@@ -20,40 +20,6 @@ class Recording(MockRecognizer):
     def learn(self, frames, items):  # type: ignore[no-untyped-def]
         self.taught.append((tuple(frames), list(items)))
         return super().learn(frames, items)
-
-
-def test_photos_join_the_gallery(client) -> None:
-    photo = images.b64(images.png())
-    r = client.post(
-        "/v1/products/NEW-PASTRY/photos", json={"photos_b64": [photo] * 3}, headers=AUTH
-    )
-    assert r.status_code == 201 and r.json() == {
-        "sku": "NEW-PASTRY",
-        "photos_added": 3,
-        "gallery_photos": 3,
-    }
-    again = client.post(
-        "/v1/products/NEW-PASTRY/photos", json={"photos_b64": [photo]}, headers=AUTH
-    )
-    assert again.json()["gallery_photos"] == 4
-
-
-@pytest.mark.parametrize(
-    ("body", "status", "error"),
-    [
-        ({"photos_b64": []}, 422, "invalid_photo_count"),
-        ({"photos_b64": ["x"] * 6}, 422, "invalid_photo_count"),
-        ({"photos": []}, 422, "invalid_request"),
-        ({"photos_b64": [images.b64(b"GIF89a" + b"\0" * 20)]}, 415, "unsupported_format"),
-    ],
-)
-def test_bad_photo_requests_are_refused(client, body, status, error) -> None:
-    r = client.post("/v1/products/SCONE/photos", json=body, headers=AUTH)
-    assert r.status_code == status and r.json()["error"] == error
-
-
-def test_photos_need_the_key(client) -> None:
-    assert client.post("/v1/products/SCONE/photos", json={"photos_b64": []}).status_code == 401
 
 
 def test_feedback_teaches_the_frames_of_the_tray_it_names(make_client) -> None:

@@ -322,6 +322,40 @@ def test_the_services_refusals_reach_central_typed(service):
     assert (unauthorized.value.status_code, unauthorized.value.error) == (401, "unauthorized")
 
 
+def test_the_client_manages_photos_and_backgrounds_with_the_service(service):
+    from PIL import Image
+
+    good = [images.b64(images.png(images.tray((shade, 90, 40)))) for shade in (120, 160)]
+    blank = images.b64(images.png(Image.new("RGB", (64, 48), (200, 200, 200))))
+    empty_tray = images.b64(images.jpeg(images.tray((235, 232, 225))))
+
+    async def go():
+        async with AIClient(service, "service-key") as client:
+            added = await client.register("SCONE", good)
+            with pytest.raises(AIHTTPError) as refused:
+                await client.register("SCONE", [blank, images.b64(images.png())])
+            listed = await client.photos("SCONE")
+            deleted = await client.delete_photo("SCONE", added["added"][0]["id"])
+            with pytest.raises(AIHTTPError) as missing:
+                await client.delete_photo("SCONE", added["added"][0]["id"])
+            captured = await client.capture_background("s1-counter-1", [empty_tray])
+            frame = images.b64(images.png(marker="AUTO BAGEL-PLAIN"))
+            answer = await client.infer([frame], SKUS, counter_id="s1-counter-1")
+            return added, refused.value, listed, deleted, missing.value, captured, answer
+
+    added, refused, listed, deleted, missing, captured, answer = asyncio.run(go())
+
+    assert [a["index"] for a in added["added"]] == [0, 1]
+    assert (refused.status_code, refused.error) == (422, "photos_refused")
+    assert refused.body["refused"][0]["index"] == 0
+    assert [a["index"] for a in refused.body["added"]] == [1]
+    assert len(listed["photos"]) == 3
+    assert [p["id"] for p in deleted["photos"]] == [p["id"] for p in listed["photos"]][1:]
+    assert (missing.status_code, missing.error) == (404, "photo_not_found")
+    assert captured["counter_id"] == "s1-counter-1"
+    assert answer["decision"] == "AUTO"
+
+
 def test_the_client_imports_neither_torch_nor_pillow_nor_starlette():
     script = (
         "import sys, central.ai_client; "

@@ -141,24 +141,3 @@ def test_a_resolution_stands_when_the_ai_cannot_learn(
     )
     assert r.status_code == 200 and r.json()["session_status"] == "PAYABLE"
     assert client.post(f"/api/v1/tray-sessions/{session_uuid}/checkout", json={}).status_code == 201
-
-
-def test_product_photos_are_registered_through_central(
-    client: TestClient, store: dict[str, Any], ai: AiStandIn
-) -> None:
-    url = f"/api/v1/stores/{store['id']}/products/SCONE/photos"
-    r = client.post(url, json={"photos_b64": [tiny_png(), tiny_png()]})
-    assert r.status_code == 201 and r.json()["photos_added"] == 2 and r.json()["sku"] == "SCONE"
-    assert ai.requests[-1]["path"] == "/v1/products/SCONE/photos"
-    too_many = client.post(url, json={"photos_b64": [tiny_png()] * 6})
-    assert too_many.status_code == 422 and too_many.json()["limit"] == "max_photos"
-    unknown = client.post(
-        f"/api/v1/stores/{store['id']}/products/NOPE/photos", json={"photos_b64": [tiny_png()]}
-    )
-    assert unknown.status_code == 404
-    ai.behaviour = "reject_photos"
-    refused = client.post(url, json={"photos_b64": [tiny_png()]})
-    assert refused.status_code == 422 and refused.json()["error"] == "unsupported_format"
-    ai.behaviour = "error500"
-    down = client.post(url, json={"photos_b64": [tiny_png()]})
-    assert down.status_code == 502 and down.json()["error"] == "ai_unavailable"

@@ -14,14 +14,19 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
+
+MAX_PHOTOS = 5  # per product, as the service's contract says
 
 
 class AiStandIn:
-    """`behaviour`: ok | slow | drip | error500 | garbage | contract_breach | close.
+    """`behaviour`: ok | slow | drip | error500 | garbage | contract_breach | close | reject_photos.
 
     `drip` sends a good answer in 20 pieces, `delay_s` / 20 apart: no single read is slow.
 
     In `ok` mode the answer is `answer` if set, else AUTO with one of each of the first candidates.
+    It keeps reference photos per SKU (refusing `no_item_jpeg_b64()` photos one by one, and more
+    than MAX_PHOTOS with a 409) and the counters whose background was captured.
     """
 
     def __init__(self, admin_key: str) -> None:
@@ -30,6 +35,8 @@ class AiStandIn:
         self.answer: dict[str, Any] | None = None
         self.delay_s = 0.0
         self.requests: list[dict[str, Any]] = []
+        self.photos: dict[str, list[str]] = {}  # SKU → photo ids
+        self.backgrounds: dict[str, int] = {}  # counter → frames captured
         self.entered = threading.Event()  # set when a request arrives (to stage races)
         self.release = threading.Event()  # a `hold` request waits for this
         self.release.set()
@@ -54,6 +61,8 @@ class AiStandIn:
     def reset(self) -> None:
         self.behaviour, self.answer, self.delay_s = "ok", None, 0.0
         self.requests.clear()
+        self.photos.clear()
+        self.backgrounds.clear()
         self.entered.clear()
         self.release.set()
 
@@ -66,11 +75,22 @@ class AiStandIn:
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
 
+            def do_GET(self) -> None:
+                self.do_POST()
+
+            def do_DELETE(self) -> None:
+                self.do_POST()
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 standin.requests.append(
-                    {"path": self.path, "headers": dict(self.headers), "body": body}
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": body,
+                    }
                 )
                 standin.entered.set()
                 standin.release.wait(timeout=30)
@@ -95,8 +115,9 @@ class AiStandIn:
                 if self.path == "/v1/feedback":
                     return self._send(200, {"tray_id": body.get("tray_id"), "crops_added": 1})
                 if self.path.startswith("/v1/products/"):
-                    photos = len(body.get("photos_b64", []))
-                    return self._send(201, {"photos_added": photos, "gallery_photos": photos})
+                    return self._send(*standin.photo_route(self.command, self.path, body))
+                if self.path.startswith("/v1/counters/"):
+                    return self._send(*standin.background_route(self.path, body))
                 if behaviour == "contract_breach":
                     return self._send(
                         200,
@@ -133,6 +154,66 @@ class AiStandIn:
                 self.wfile.write(data)
 
         return Handler
+
+    def background_route(self, path: str, body: dict[str, Any]) -> tuple[int, dict]:
+        """Capture a counter's empty tray; a `no_item_jpeg_b64()` frame is not "empty"."""
+        counter = unquote(path.split("/")[3])
+        frames = body.get("frames_b64", [])
+        if no_item_jpeg_b64() in frames:
+            index = frames.index(no_item_jpeg_b64())
+            message = f"frame {index}: items are on the tray"
+            return 422, {**_error("invalid_background", message), "counter_id": counter}
+        self.backgrounds[counter] = len(frames)
+        return 201, {"counter_id": counter, "frames": len(frames)}
+
+    def photo_route(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict]:
+        """The service's photo routes, per docs/ai-contract.md."""
+        parts = path.split("/")  # "", "v1", "products", sku, "photos"[, id]
+        sku = unquote(parts[3])
+        kept = self.photos.setdefault(sku, [])
+        if method == "GET":
+            return 200, {"sku": sku, "photos": [_photo(i) for i in kept], "max": MAX_PHOTOS}
+        if method == "DELETE":
+            photo_id = unquote(parts[5])
+            if photo_id not in kept:
+                return 404, _error("photo_not_found", f"product {sku!r} has no photo {photo_id!r}")
+            kept.remove(photo_id)
+            return 200, {"sku": sku, "deleted": photo_id, "photos": [_photo(i) for i in kept]}
+        photos = body.get("photos_b64", [])
+        if len(kept) + len(photos) > MAX_PHOTOS:
+            message = f"{sku!r} has {len(kept)} reference photo(s); {len(photos)} more would pass"
+            return 409, {
+                **_error("too_many_photos", f"{message} the limit of {MAX_PHOTOS}", "MAX_PHOTOS"),
+                "sku": sku,
+                "registered": len(kept),
+                "given": len(photos),
+                "max": MAX_PHOTOS,
+            }
+        added, refused = [], []
+        for index, photo in enumerate(photos):
+            if photo == no_item_jpeg_b64():
+                refused.append({"index": index, "reason": "no item found"})
+            else:
+                kept.append(f"{sku.lower()}-{len(kept) + len(refused) + 1}")
+                added.append({"index": index, "id": kept[-1]})
+        answer = {
+            "sku": sku,
+            "added": added,
+            "refused": refused,
+            "photos": [_photo(i) for i in kept],
+        }
+        if not refused:
+            return 201, answer
+        message = "; ".join(f"photo {r['index']}: {r['reason']}" for r in refused)
+        return 422, {**_error("photos_refused", message), "frame": refused[0]["index"], **answer}
+
+
+def _photo(photo_id: str) -> dict[str, str]:
+    return {"id": photo_id, "added_at": "2026-12-01T09:00:00+00:00"}
+
+
+def _error(error: str, message: str, limit: str | None = None) -> dict[str, Any]:
+    return {"error": error, "message": message, "frame": None, "limit": limit}
 
 
 def default_answer(body: dict[str, Any]) -> dict[str, Any]:
@@ -186,6 +267,11 @@ def tiny_png() -> str:
             "0000000c4944415408d763f8cfc000000301010018dd8db00000000049454e44ae426082"
         )
     ).decode()
+
+
+def no_item_jpeg_b64() -> str:
+    """A photo with no item, or a background frame with items (JPEG-signed, never decoded)."""
+    return base64.b64encode(b"\xff\xd8\xff\xe0" + b"no item here" + b"\xff\xd9").decode()
 
 
 def tiny_jpeg_b64(seed: int = 0) -> str:

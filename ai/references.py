@@ -1,0 +1,154 @@
+"""What the service learns from without retraining: product reference photos, counter backgrounds.
+
+Every learner call runs in the inference thread, between recognitions, so the gallery never
+changes under a running tray. A photo or a background the recognizer cannot use is the client's
+problem, answered as a 4xx naming it; only the recognizer failing on its own is a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from ai.body import (
+    check_counter_id,
+    check_sku,
+    parse_background_body,
+    parse_photos_body,
+    read_json,
+)
+from ai.errors import ApiError
+from ai.frames import decode_frames
+from ai.recognizer import Learner, PhotoOutcome, TooManyPhotos
+from contract import MAX_PHOTOS
+
+log = logging.getLogger("ai")
+
+T = TypeVar("T")
+
+
+async def register_photos(request: Request) -> JSONResponse:
+    """Add 1-5 reference photos of a product; each is checked on its own (docs/ai-contract.md)."""
+    state = request.app.state
+    learner = learner_of(request)
+    sku = check_sku(request.path_params["sku"])
+    photos_b64 = parse_photos_body(await read_json(request, state.settings.max_body_bytes))
+    # A photo that is not a readable JPEG or PNG refuses the request as a whole: nothing is added.
+    limits = dataclasses.replace(state.frame_limits, max_frames=len(photos_b64))
+    photos = await run_in_threadpool(decode_frames, photos_b64, limits)
+    try:
+        outcomes = await in_inference_thread(request, learner.register, sku, photos)
+    except TooManyPhotos as error:
+        raise ApiError(
+            409,
+            "too_many_photos",
+            str(error),
+            limit="MAX_PHOTOS",
+            details={
+                "sku": sku,
+                "registered": error.registered,
+                "given": error.given,
+                "max": error.limit,
+            },
+        ) from error
+    except ValueError as error:  # a recognizer that refuses the batch as a whole
+        raise ApiError(422, "photos_refused", str(error), details={"sku": sku}) from error
+    listed = await in_inference_thread(request, learner.photos, sku)
+    body = _registration(sku, outcomes, len(photos), listed)
+    log.info("%s: %d photo(s) added, %d refused", sku, len(body["added"]), len(body["refused"]))
+    if body["refused"]:
+        refused = body["refused"]
+        message = "; ".join(f"photo {r['index']}: {r['reason']}" for r in refused)
+        message += f"; the other {len(body['added'])} photo(s) were added"
+        raise ApiError(422, "photos_refused", message, frame=refused[0]["index"], details=body)
+    return JSONResponse(body, status_code=201)
+
+
+async def list_photos(request: Request) -> JSONResponse:
+    """A product's reference photos, oldest first."""
+    learner = learner_of(request)
+    sku = check_sku(request.path_params["sku"])
+    listed = await in_inference_thread(request, learner.photos, sku)
+    return JSONResponse({"sku": sku, "photos": _photos(listed), "max": MAX_PHOTOS})
+
+
+async def delete_photo(request: Request) -> JSONResponse:
+    """Drop one reference photo, so a bad one can be replaced."""
+    learner = learner_of(request)
+    sku = check_sku(request.path_params["sku"])
+    photo_id = request.path_params["photo_id"]
+    if not await in_inference_thread(request, learner.delete_photo, sku, photo_id):
+        raise ApiError(
+            404,
+            "photo_not_found",
+            f"product {sku!r} has no reference photo {photo_id[:80]!r}",
+            details={"sku": sku},
+        )
+    listed = await in_inference_thread(request, learner.photos, sku)
+    log.info("%s: reference photo %s deleted", sku, photo_id)
+    return JSONResponse({"sku": sku, "deleted": photo_id, "photos": _photos(listed)})
+
+
+async def capture_background(request: Request) -> JSONResponse:
+    """Store a counter's empty tray (1 to AI_MAX_FRAMES frames) for the trays that name it."""
+    state = request.app.state
+    learner = learner_of(request)
+    counter_id = check_counter_id(request.path_params["counter_id"])
+    frames_b64 = parse_background_body(await read_json(request, state.settings.max_body_bytes))
+    frames = await run_in_threadpool(decode_frames, frames_b64, state.frame_limits)
+    try:
+        result = await in_inference_thread(request, learner.capture_background, counter_id, frames)
+    except ValueError as error:
+        raise ApiError(
+            422, "invalid_background", str(error), details={"counter_id": counter_id}
+        ) from error
+    log.info("counter %s: background captured from %d frame(s)", counter_id, len(frames))
+    return JSONResponse({**result, "counter_id": counter_id}, status_code=201)
+
+
+def learner_of(request: Request) -> Learner:
+    state = request.app.state
+    if not state.ready:
+        raise ApiError(503, "not_ready", state.load_error or "the model is still loading")
+    if not isinstance(state.recognizer, Learner):
+        raise ApiError(501, "cannot_learn", "this recognizer cannot add to its gallery")
+    return state.recognizer
+
+
+async def in_inference_thread(request: Request, call: Callable[..., T], *args: Any) -> T:
+    """Run `call` in the one inference thread, queued behind the trays being recognized."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(request.app.state.inference_pool, call, *args)
+
+
+def _registration(
+    sku: str, outcomes: Sequence[PhotoOutcome], given: int, listed: Sequence[Any]
+) -> dict[str, Any]:
+    by_index = {outcome.index: outcome for outcome in outcomes}
+    if sorted(by_index) != list(range(given)):
+        raise RuntimeError(f"the learner answered for photos {sorted(by_index)} of {given}")
+    return {
+        "sku": sku,
+        "added": [
+            {"index": o.index, "id": o.photo_id}
+            for o in (by_index[i] for i in range(given))
+            if o.added
+        ],
+        "refused": [
+            {"index": o.index, "reason": o.reason or "refused"}
+            for o in (by_index[i] for i in range(given))
+            if not o.added
+        ],
+        "photos": _photos(listed),
+    }
+
+
+def _photos(listed: Sequence[Any]) -> list[dict[str, Any]]:
+    return [{"id": str(photo["id"]), "added_at": photo.get("added_at")} for photo in listed]

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from central import migrations, ops, reviews, stores, trays
+from central import evidence, migrations, ops, reviews, stores, trays
 from central.ai_client import AIClient, Timeouts
 from central.auth import AdminKeyMiddleware
 from central.db import Database
@@ -57,7 +57,11 @@ def create_app(
         sweeper = asyncio.create_task(sweep_forever(database, lease_for(settings)))
         log.info(
             "central started",
-            extra={"database": settings.database.describe(), "ai": settings.ai_base_url},
+            extra={
+                "database": settings.database.describe(),
+                "ai": settings.ai_base_url,
+                "tray_archive": settings.tray_archive.describe(),
+            },
         )
         try:
             yield
@@ -77,6 +81,7 @@ def create_app(
         *stores.routes,
         *trays.routes,
         *reviews.routes,
+        *evidence.routes,
     ]
     middleware = [
         Middleware(

@@ -23,6 +23,14 @@ def run_json(run: Mapping[Any, Any], items: list[dict[str, Any]]) -> dict[str, A
         "device": run["device"],
         "ai_latency_ms": run["ai_latency_ms"],
         "frame_count": run["frame_count"],
+        # Where staff see the frames (authenticated); empty when they were not archived.
+        "frames": [
+            {
+                "image": f"/api/v1/runs/{run['id']}/frames/{index}",
+                "annotated": f"/api/v1/runs/{run['id']}/frames/{index}/annotated",
+            }
+            for index in range(len(loads(run.get("frames")) or []))
+        ],
         "created_at": iso(run["created_at"]),
         "items": items,
     }

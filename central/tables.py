@@ -87,6 +87,8 @@ recognition_runs = sa.Table(
     sa.Column("ai_latency_ms", sa.Integer, nullable=True),
     sa.Column("frame_count", sa.Integer, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
+    # JSON list of the frames' names in the tray archive; NULL when they could not be archived.
+    sa.Column("frames", LongText, nullable=True),
 )
 
 recognition_items = sa.Table(

@@ -87,7 +87,11 @@ def create_app(
         Middleware(
             RequestLogMiddleware, metrics=metrics, routes=routes, gcp_project=settings.gcp_project
         ),
-        Middleware(AdminKeyMiddleware, admin_key=str(settings.admin_key)),
+        Middleware(
+            AdminKeyMiddleware,
+            admin_key=str(settings.admin_key),
+            staff_key=str(settings.staff_key) if settings.staff_key is not None else None,
+        ),
         Middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes),
     ]
     app = Starlette(

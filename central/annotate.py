@@ -48,7 +48,7 @@ def annotate(
     font = _font(max(12, scale // 45))
     for item in items:
         colour = UNSURE_RGB if is_unsure(item, decision) else SURE_RGB
-        label = f"{item.get('sku') or '?'} ×{item.get('count', 1)} " + (
+        label = f"{item.get('sku') or '?'} x{item.get('count', 1)} " + (
             f"{round(float(item.get('confidence') or 0) * 100)}%"
         )
         for box in item.get("boxes") or []:

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from central import console, evidence, migrations, ops, reviews, stores, trays
+from central import console, evidence, migrations, ops, payments, reviews, stores, trays
 from central.ai_client import AIClient, Timeouts
 from central.auth import AdminKeyMiddleware
 from central.db import Database
@@ -82,6 +82,7 @@ def create_app(
         *trays.routes,
         *reviews.routes,
         *evidence.routes,
+        *payments.routes,
         *console.routes,
     ]
     middleware = [

@@ -117,6 +117,7 @@ ALL_TABLES = (
     tables.bills,
     tables.bill_lines,
     tables.idempotency_keys,
+    tables.payment_attempts,
 )
 
 MIGRATIONS: list[Migration] = [
@@ -135,6 +136,7 @@ MIGRATIONS: list[Migration] = [
         "recognition runs name their archived frames",
         _add_columns(tables.recognition_runs.c.frames),
     ),
+    Migration(4, "payment attempts: retried payments and voids", _create(tables.payment_attempts)),
 ]
 LATEST_VERSION = MIGRATIONS[-1].version
 

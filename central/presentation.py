@@ -9,7 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from central.db import iso, loads
 from central.states import SessionStatus
-from central.tables import bill_lines, bills, recognition_items, recognition_runs, reviews
+from central.tables import (
+    bill_lines,
+    bills,
+    payment_attempts,
+    recognition_items,
+    recognition_runs,
+    reviews,
+)
 
 
 def run_json(run: Mapping[Any, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -111,8 +118,15 @@ async def session_json(conn: AsyncConnection, session: Any) -> dict[str, Any]:
 
 
 async def bill_json(conn: AsyncConnection, bill: Any) -> dict[str, Any]:
-    lines = await conn.execute(
-        bill_lines.select().where(bill_lines.c.bill_id == bill.id).order_by(bill_lines.c.id)
+    lines = (
+        await conn.execute(
+            bill_lines.select().where(bill_lines.c.bill_id == bill.id).order_by(bill_lines.c.id)
+        )
+    ).all()
+    attempts = await conn.execute(
+        payment_attempts.select()
+        .where(payment_attempts.c.bill_id == bill.id)
+        .order_by(payment_attempts.c.id)
     )
     return {
         "id": bill.id,
@@ -131,5 +145,18 @@ async def bill_json(conn: AsyncConnection, bill: Any) -> dict[str, Any]:
                 "line_total_krw": line.line_total_krw,
             }
             for line in lines
+        ],
+        # What happened to the payment after checkout (retries, a void), oldest first.
+        "history": [
+            {
+                "kind": attempt.kind,
+                "from_status": attempt.from_status,
+                "payment_status": attempt.payment_status,
+                "payment_reference": attempt.payment_reference,
+                "reason": attempt.reason,
+                "actor": attempt.actor,
+                "at": iso(attempt.created_at),
+            }
+            for attempt in attempts
         ],
     }

@@ -1,9 +1,9 @@
 """Who may do what under /api/v1: the admin key does everything; the staff key runs the floor.
 
-Staff (`X-STAFF-KEY`) may read everything, resolve reviews, manage a product's reference photos
-and capture a counter's empty-tray background — never create or change stores, products or
-prices, open, scan or bill trays. What staff may write is an allowlist: a route added later is
-admin-only until it is listed here.
+Staff (`X-STAFF-KEY`) may read everything, resolve reviews, manage a product's reference photos,
+capture a counter's empty-tray background and void a bill (with a reason) — never create or
+change stores, products or prices, nor open, scan, bill or pay trays. What staff may write is
+an allowlist: a route added later is admin-only until it is listed here.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ STAFF_WRITES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("POST", rf"stores/\d+/products/{_SEGMENT}/photos"),
         ("DELETE", rf"stores/\d+/products/{_SEGMENT}/photos/{_SEGMENT}"),
         ("POST", rf"stores/\d+/counters/{_SEGMENT}/background"),
+        ("POST", rf"tray-sessions/{_SEGMENT}/void"),
     ]
 )
 READS = {"GET", "HEAD"}

@@ -153,6 +153,21 @@ bill_lines = sa.Table(
     sa.Column("line_total_krw", Money, nullable=False),
 )
 
+# Every change to a bill's payment after checkout: a retried payment or a void, in order.
+payment_attempts = sa.Table(
+    "payment_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("bill_id", sa.Integer, sa.ForeignKey("bills.id"), nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # RETRY or VOID
+    sa.Column("from_status", sa.String(16), nullable=False),
+    sa.Column("payment_status", sa.String(16), nullable=False),
+    sa.Column("payment_reference", Identifier(128), nullable=True),
+    sa.Column("reason", sa.String(500), nullable=True),
+    sa.Column("actor", sa.String(128), nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
 idempotency_keys = sa.Table(
     "idempotency_keys",
     metadata,

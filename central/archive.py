@@ -21,6 +21,8 @@ log = logging.getLogger("central.archive")
 
 # Longest an archive write may delay the stored decision (it runs next to the AI call).
 WRITE_TIMEOUT_S = 5.0
+# Longest a staff request waits for one frame from the bucket (it may be retried by reloading).
+READ_TIMEOUT_S = 10.0
 _NAME_RE = re.compile(r"^[0-9a-f-]{36}/[0-9a-f]{32}/frame-\d{1,2}\.(jpg|png)$")
 
 
@@ -99,7 +101,11 @@ class GcsArchive:
         content_type = "image/png" if name.endswith(".png") else "image/jpeg"
 
         def upload() -> None:
-            self._blob(name).upload_from_string(data, content_type=content_type, timeout=10)
+            # No library retries (they go on for up to 2 minutes in a thread that outlives the
+            # caller's timeout): a write is best-effort and bounded by WRITE_TIMEOUT_S.
+            self._blob(name).upload_from_string(
+                data, content_type=content_type, timeout=WRITE_TIMEOUT_S, retry=None
+            )
 
         try:
             await asyncio.to_thread(upload)
@@ -110,7 +116,7 @@ class GcsArchive:
 
     async def get(self, name: str) -> bytes:
         def download() -> bytes:
-            data: bytes = self._blob(name).download_as_bytes(timeout=10)
+            data: bytes = self._blob(name).download_as_bytes(timeout=READ_TIMEOUT_S, retry=None)
             return data
 
         try:

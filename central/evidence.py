@@ -25,11 +25,14 @@ log = logging.getLogger("central.evidence")
 
 # Frames never change once stored: a browser may keep them for the review's lifetime.
 CACHE = "private, max-age=3600, immutable"
+MAX_ID = 2**31 - 1
 
 
 async def _run_and_name(request: Request) -> tuple[Any, str]:
     database: Database = request.app.state.database
     run_id, index = request.path_params["run_id"], request.path_params["index"]
+    if run_id > MAX_ID:  # beyond the column: no such run (and no driver overflow)
+        raise not_found("recognition run", run_id=run_id)
     run = await database.fetch_one(recognition_runs.select().where(recognition_runs.c.id == run_id))
     if run is None:
         raise not_found("recognition run", run_id=run_id)

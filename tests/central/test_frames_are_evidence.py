@@ -83,6 +83,8 @@ def test_a_frame_that_is_not_there_is_a_clear_404(client: TestClient, session_uu
     r = client.get(f"/api/v1/runs/{run['id']}/frames/3")
     assert r.status_code == 404 and r.json()["error"] == "frame_not_archived"
     assert client.get("/api/v1/runs/999999999/frames/0").status_code == 404
+    huge = client.get(f"/api/v1/runs/{10**30}/frames/{10**30}/annotated")
+    assert huge.status_code == 404 and huge.json()["error"] == "not_found"
 
 
 def test_a_failed_archive_write_never_blocks_the_decision(

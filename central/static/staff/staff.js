@@ -324,10 +324,16 @@ async function loadPhotos(li, sku) {
     const div = document.createElement("div");
     div.className = "photo";
     div.dataset.photo = id;
-    const img = document.createElement("img");
-    img.alt = `${sku} ${id}`;
-    if (photo.image_b64) img.src = `data:image/jpeg;base64,${photo.image_b64}`;
-    else if (photo.url) api(photo.url, { raw: true }).then((r) => r.blob()).then((b) => { img.src = URL.createObjectURL(b); });
+    // The AI keeps its references, not the pictures: a tile says when each was added.
+    let img = document.createElement("span");
+    img.className = "tile";
+    img.textContent = photo.added_at ? new Date(photo.added_at).toLocaleString(state.lang === "ko" ? "ko-KR" : "en-GB") : String(id);
+    if (photo.image_b64 || photo.url) {
+      img = document.createElement("img");
+      img.alt = `${sku} ${id}`;
+      if (photo.image_b64) img.src = `data:image/jpeg;base64,${photo.image_b64}`;
+      else api(photo.url, { raw: true }).then((r) => r.blob()).then((b) => { img.src = URL.createObjectURL(b); });
+    }
     const remove = button("✕", async () => {
       try {
         await api(`${photoPath(sku)}/${encodeURIComponent(id)}`, { method: "DELETE" });

@@ -12,7 +12,17 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from central import migrations, ops, references, reviews, stores, trays
+from central import (
+    console,
+    evidence,
+    migrations,
+    ops,
+    payments,
+    references,
+    reviews,
+    stores,
+    trays,
+)
 from central.ai_client import AIClient, Timeouts
 from central.auth import AdminKeyMiddleware
 from central.db import Database
@@ -57,7 +67,11 @@ def create_app(
         sweeper = asyncio.create_task(sweep_forever(database, lease_for(settings)))
         log.info(
             "central started",
-            extra={"database": settings.database.describe(), "ai": settings.ai_base_url},
+            extra={
+                "database": settings.database.describe(),
+                "ai": settings.ai_base_url,
+                "tray_archive": settings.tray_archive.describe(),
+            },
         )
         try:
             yield
@@ -78,12 +92,19 @@ def create_app(
         *references.routes,
         *trays.routes,
         *reviews.routes,
+        *evidence.routes,
+        *payments.routes,
+        *console.routes,
     ]
     middleware = [
         Middleware(
             RequestLogMiddleware, metrics=metrics, routes=routes, gcp_project=settings.gcp_project
         ),
-        Middleware(AdminKeyMiddleware, admin_key=str(settings.admin_key)),
+        Middleware(
+            AdminKeyMiddleware,
+            admin_key=str(settings.admin_key),
+            staff_key=str(settings.staff_key) if settings.staff_key is not None else None,
+        ),
         Middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes),
     ]
     app = Starlette(

@@ -205,12 +205,19 @@ def _run_values(outcome: Outcome) -> tuple[dict[str, Any], ReviewReason | None]:
 
 
 async def store_run(
-    database: Database, request: Request, claim: Claim, outcome: Outcome, frame_count: int
+    database: Database,
+    request: Request,
+    claim: Claim,
+    outcome: Outcome,
+    frame_count: int,
+    archived: list[str] | None = None,
 ) -> JSONResponse:
     """Store the run, its items and any review, move the session on and record the answer under
-    the request's Idempotency-Key — all in one transaction, or nothing.
+    the request's Idempotency-Key — all in one transaction, or nothing. `archived`: the names of
+    the frames in the tray archive (None: not archived).
     """
     run_values, review_reason = _run_values(outcome)
+    run_values["frames"] = dumps(archived) if archived else None
     items = [
         {
             "sku": item["sku"],
@@ -330,6 +337,7 @@ async def recover_abandoned(database: Database, lease: dt.timedelta) -> int:
                 "ai_status": AIStatus.ABANDONED,
                 "ai_error": None,
                 "ai_latency_ms": None,
+                "frames": None,
             }
             await _record(
                 conn, session, session.status, values, [], ReviewReason.AI_UNAVAILABLE, 0, now

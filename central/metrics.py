@@ -46,5 +46,12 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.archive_failures = Counter(
+            "central_tray_archive_failures_total",
+            "Infers whose frames could not be archived, by cause (the tray was decided anyway)",
+            ["cause"],
+            registry=self.registry,
+        )
+
     async def endpoint(self, request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

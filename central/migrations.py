@@ -73,6 +73,31 @@ def _retype_for_mysql(*tbls: sa.Table) -> Plan:
     return plan
 
 
+class AddColumn(sa.schema.DDL):
+    """ALTER TABLE … ADD COLUMN, skipped where the column exists (MySQL 8.0 has no IF NOT EXISTS
+    for columns; a migration that stopped halfway runs again)."""
+
+    def __init__(self, column: sa.Column, dialect: str) -> None:
+        table = column.table
+        kind = column.type.compile(mysql.dialect() if dialect == "mysql" else _sqlite_dialect())
+        null = "" if column.nullable else " NOT NULL"
+        super().__init__(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{null}")
+        self.table_name, self.column_name = table.name, column.name
+
+
+def _add_columns(*columns: sa.Column) -> Plan:
+    def plan(dialect: str) -> list[ExecutableDDLElement]:
+        return [AddColumn(column, dialect) for column in columns]
+
+    return plan
+
+
+def _sqlite_dialect() -> sa.Dialect:
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.dialect()
+
+
 def _is_retyped(column: sa.Column) -> bool:
     if column.primary_key:
         return False
@@ -92,6 +117,7 @@ ALL_TABLES = (
     tables.bills,
     tables.bill_lines,
     tables.idempotency_keys,
+    tables.payment_attempts,
 )
 
 MIGRATIONS: list[Migration] = [
@@ -105,6 +131,12 @@ MIGRATIONS: list[Migration] = [
         "binary collation for identifiers, BIGINT for money",
         _retype_for_mysql(*ALL_TABLES),
     ),
+    Migration(
+        3,
+        "recognition runs name their archived frames",
+        _add_columns(tables.recognition_runs.c.frames),
+    ),
+    Migration(4, "payment attempts: retried payments and voids", _create(tables.payment_attempts)),
 ]
 LATEST_VERSION = MIGRATIONS[-1].version
 
@@ -155,6 +187,8 @@ async def _apply(conn: AsyncConnection, dialect: str) -> list[int]:
         for statement in migration.plan(dialect):
             if isinstance(statement, CreateIndex) and await _index_exists(conn, statement):
                 continue  # left by a run that stopped halfway
+            if isinstance(statement, AddColumn) and await _column_exists(conn, statement):
+                continue  # left by a run that stopped halfway, or created by migration 1
             await conn.execute(statement)
         await conn.execute(
             tables.schema_migrations.insert().values(
@@ -189,6 +223,14 @@ async def _lock(conn: AsyncConnection) -> None:
         raise MigrationLockTimeout(
             f"another instance held the migration lock for more than {LOCK_TIMEOUT_S} s"
         )
+
+
+async def _column_exists(conn: AsyncConnection, statement: AddColumn) -> bool:
+    table_name = statement.table_name
+    names = await conn.run_sync(
+        lambda c: {column["name"] for column in sa.inspect(c).get_columns(table_name)}
+    )
+    return statement.column_name in names
 
 
 def _name(index: sa.Index) -> str:

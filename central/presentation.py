@@ -9,7 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from central.db import iso, loads
 from central.states import SessionStatus
-from central.tables import bill_lines, bills, recognition_items, recognition_runs, reviews
+from central.tables import (
+    bill_lines,
+    bills,
+    payment_attempts,
+    recognition_items,
+    recognition_runs,
+    reviews,
+)
 
 
 def run_json(run: Mapping[Any, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -23,6 +30,14 @@ def run_json(run: Mapping[Any, Any], items: list[dict[str, Any]]) -> dict[str, A
         "device": run["device"],
         "ai_latency_ms": run["ai_latency_ms"],
         "frame_count": run["frame_count"],
+        # Where staff see the frames (authenticated); empty when they were not archived.
+        "frames": [
+            {
+                "image": f"/api/v1/runs/{run['id']}/frames/{index}",
+                "annotated": f"/api/v1/runs/{run['id']}/frames/{index}/annotated",
+            }
+            for index in range(len(loads(run.get("frames")) or []))
+        ],
         "created_at": iso(run["created_at"]),
         "items": items,
     }
@@ -103,8 +118,15 @@ async def session_json(conn: AsyncConnection, session: Any) -> dict[str, Any]:
 
 
 async def bill_json(conn: AsyncConnection, bill: Any) -> dict[str, Any]:
-    lines = await conn.execute(
-        bill_lines.select().where(bill_lines.c.bill_id == bill.id).order_by(bill_lines.c.id)
+    lines = (
+        await conn.execute(
+            bill_lines.select().where(bill_lines.c.bill_id == bill.id).order_by(bill_lines.c.id)
+        )
+    ).all()
+    attempts = await conn.execute(
+        payment_attempts.select()
+        .where(payment_attempts.c.bill_id == bill.id)
+        .order_by(payment_attempts.c.id)
     )
     return {
         "id": bill.id,
@@ -123,5 +145,18 @@ async def bill_json(conn: AsyncConnection, bill: Any) -> dict[str, Any]:
                 "line_total_krw": line.line_total_krw,
             }
             for line in lines
+        ],
+        # What happened to the payment after checkout (retries, a void), oldest first.
+        "history": [
+            {
+                "kind": attempt.kind,
+                "from_status": attempt.from_status,
+                "payment_status": attempt.payment_status,
+                "payment_reference": attempt.payment_reference,
+                "reason": attempt.reason,
+                "actor": attempt.actor,
+                "at": iso(attempt.created_at),
+            }
+            for attempt in attempts
         ],
     }

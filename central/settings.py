@@ -11,6 +11,7 @@ from starlette.config import Config
 from starlette.datastructures import Secret
 
 from central.ai_client import MAX_CONNECTIONS as AI_MAX_CONNECTIONS
+from central.archive import TrayArchive, parse_archive
 from central.dburl import EMBEDDED_DEFAULT, DatabaseTarget, parse_database_url
 from contract import MAX_FRAMES
 
@@ -34,6 +35,8 @@ class Settings:
     max_frames: int
     max_frame_bytes: int
     gcp_project: str
+    tray_archive: TrayArchive
+    staff_key: Secret | None = None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -59,7 +62,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "MAX_FRAME_BYTES", cast=_positive(int), default=str(3 * 1024 * 1024)
         ),
         gcp_project=config("GOOGLE_CLOUD_PROJECT", cast=str, default=""),
+        tray_archive=config("TRAY_ARCHIVE", cast=parse_archive, default="var/trays"),
+        staff_key=config("STAFF_KEY", cast=_optional_key, default=""),
     )
+    if settings.staff_key is not None and str(settings.staff_key) == str(settings.admin_key):
+        config.problem("STAFF_KEY is invalid (must differ from ADMIN_KEY)")
     config.raise_if_any()
     return settings
 
@@ -86,6 +93,9 @@ class _CollectingConfig:
             self._problems.append(f"{key} is invalid ({exc})")
             return None
 
+    def problem(self, message: str) -> None:
+        self._problems.append(message)
+
     def raise_if_any(self) -> None:
         if self._problems:
             raise SettingsError("; ".join(self._problems))
@@ -95,6 +105,10 @@ def _key(raw: str) -> Secret:
     if len(raw.strip()) < 8:
         raise ValueError("must be at least 8 characters")
     return Secret(raw.strip())
+
+
+def _optional_key(raw: str) -> Secret | None:
+    return _key(raw) if raw.strip() else None
 
 
 def _http_url(raw: str) -> str:

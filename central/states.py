@@ -66,3 +66,14 @@ class PaymentStatus(StrEnum):
     PAID = "PAID"
     PENDING = "PENDING"
     FAILED = "FAILED"
+
+
+# A bill in one of these may be paid again (a new attempt on the same bill).
+RETRYABLE = (PaymentStatus.PENDING, PaymentStatus.FAILED)
+# A voided bill is closed for good; it is never a payment status a counter reports.
+VOIDED = "VOIDED"
+
+
+class AttemptKind(StrEnum):
+    RETRY = "RETRY"
+    VOID = "VOID"

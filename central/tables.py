@@ -87,6 +87,8 @@ recognition_runs = sa.Table(
     sa.Column("ai_latency_ms", sa.Integer, nullable=True),
     sa.Column("frame_count", sa.Integer, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
+    # JSON list of the frames' names in the tray archive; NULL when they could not be archived.
+    sa.Column("frames", LongText, nullable=True),
 )
 
 recognition_items = sa.Table(
@@ -149,6 +151,21 @@ bill_lines = sa.Table(
     sa.Column("unit_price_krw", Money, nullable=False),
     sa.Column("count", sa.Integer, nullable=False),
     sa.Column("line_total_krw", Money, nullable=False),
+)
+
+# Every change to a bill's payment after checkout: a retried payment or a void, in order.
+payment_attempts = sa.Table(
+    "payment_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("bill_id", sa.Integer, sa.ForeignKey("bills.id"), nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # RETRY or VOID
+    sa.Column("from_status", sa.String(16), nullable=False),
+    sa.Column("payment_status", sa.String(16), nullable=False),
+    sa.Column("payment_reference", Identifier(128), nullable=True),
+    sa.Column("reason", sa.String(500), nullable=True),
+    sa.Column("actor", sa.String(128), nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
 )
 
 idempotency_keys = sa.Table(

@@ -7,6 +7,7 @@ was resolved — never otherwise. The work lives in `inference` and `billing`; t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
@@ -16,6 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from central import validation as v
+from central.archive import archive_frames
 from central.billing import bill_session
 from central.db import Database, utcnow
 from central.errors import conflict, not_found
@@ -107,8 +109,17 @@ async def infer(request: Request) -> JSONResponse:
     )
     try:
         counter = ai_counter_id(claim.session.store_id, claim.session.counter_id)
-        outcome = await ask_ai(request, claim.session.uuid, frames, claim.candidates, counter)
-        response = await store_run(database, request, claim, outcome, len(frames))
+        # The frames are archived while the AI looks at them; a failed write is only counted.
+        outcome, archived = await asyncio.gather(
+            ask_ai(request, claim.session.uuid, frames, claim.candidates, counter),
+            archive_frames(
+                settings.tray_archive,
+                claim.session.uuid,
+                frames,
+                request.app.state.metrics.archive_failures,
+            ),
+        )
+        response = await store_run(database, request, claim, outcome, len(frames), archived)
     except BaseException:
         await release_claim(database, claim, lease)
         raise

@@ -5,6 +5,8 @@ SQLite) as real processes on loopback, seeds the demo store from fixtures/catalo
 each product's reference photos through Central, sends generated trays through Central (the
 runbook's §11 calls), prints each decision, bill and review, resolves one review (which teaches the
 AI) and checks out, shows that a tray scanned while the AI is down waits for staff, then stops both.
+With `--keep` both stay up after the flow (the AI restarted), that tray's review still open, and
+the staff console's address and key are printed, until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+import signal
 import sys
 import tempfile
 import time
@@ -34,9 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--trays", type=Path, default=TRAYS_DIR, help="with --mock: folder of tray folders"
     )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave both services running with a review open for the staff console (Ctrl-C)",
+    )
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="bakesight-demo-"))
     admin_key, ai_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    staff_key = secrets.token_urlsafe(12)
     services: list[Service] = []
     try:
         catalog = json.loads(CATALOG.read_text(encoding="utf-8"))
@@ -49,7 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         ai = start_ai(ai_key, workdir, mock=args.mock)
         services.append(ai)
         central = start_central(
-            admin_key, ai_key, ai.url, f"sqlite:///{workdir / 'central.db'}", workdir
+            admin_key,
+            ai_key,
+            ai.url,
+            f"sqlite:///{workdir / 'central.db'}",
+            workdir,
+            staff_key=staff_key,
         )
         services.append(central)
         ai_ready = ai.wait_ready(ai_key, timeout_s=300)
@@ -67,7 +81,17 @@ def main(argv: list[str] | None = None) -> int:
                 counter.register_photos(store["id"], sku, reference_photos(sku))
             print(f"registered  {REFERENCE_PHOTOS} reference photos of each product")
         print()
-        return run_counter(counter, store, trays, ai, ai_key)
+        code = run_counter(counter, store, trays, ai, ai_key)
+        if code != 0 or not args.keep:
+            return code
+        # The AI comes back on its address (and its gallery file); the AI-down tray stays open.
+        services.remove(ai)
+        ai.stop()
+        ai = start_ai(ai_key, workdir, port=int(ai.url.rsplit(":", 1)[1]), mock=args.mock)
+        services.append(ai)
+        ai.wait_ready(ai_key, timeout_s=300)
+        keep_running(central.url, staff_key, store, len(counter.open_reviews(store["id"])))
+        return 0
     except (CentralError, RuntimeError, OSError) as exc:
         print(f"demo: {exc}", file=sys.stderr)
         for service in services:
@@ -147,6 +171,29 @@ def run_counter(
         return 1
     print(f"\nopen reviews for {store['code']}: {len(counter.open_reviews(store['id']))}")
     return 0
+
+
+def keep_running(
+    central_url: str, staff_key: str, store: dict[str, Any], open_reviews: int
+) -> None:
+    """Print how to reach the staff console, then wait for Ctrl-C (or SIGTERM)."""
+    print()
+    print(f"staff console  {central_url}/staff/")
+    print(f"staff key      {staff_key}")
+    print(f"store number   {store['id']} ({store['code']}), {open_reviews} review(s) open")
+    print("both services keep running; Ctrl-C stops them", flush=True)
+    stop = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        while not stop:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
 
 
 def _changed_model(ai: Service, ai_key: str, before: str, timeout_s: float = 30) -> str:

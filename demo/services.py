@@ -102,10 +102,18 @@ def start_ai(ai_key: str, logs: Path, port: int | None = None, mock: bool = True
 
 
 def start_central(
-    admin_key: str, ai_key: str, ai_url: str, database_url: str, logs: Path
+    admin_key: str,
+    ai_key: str,
+    ai_url: str,
+    database_url: str,
+    logs: Path,
+    staff_key: str | None = None,
 ) -> Service:
     port = free_port()
     env = {
+        # The frames Central archives, in the run's own folder.
+        "TRAY_ARCHIVE": str(logs / "trays"),
+        **({"STAFF_KEY": staff_key} if staff_key else {}),
         "ADMIN_KEY": admin_key,
         "AI_ADMIN_KEY": ai_key,
         "AI_BASE_URL": ai_url,

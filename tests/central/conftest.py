@@ -54,8 +54,15 @@ def _env(database_url: str, ai_url: str, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def make_settings(database_url: str, ai: AiStandIn) -> Callable[..., Settings]:
+def tray_archive(tmp_path: Any) -> Any:
+    """The folder the test's Central archives frames in."""
+    return tmp_path / "trays"
+
+
+@pytest.fixture
+def make_settings(database_url: str, ai: AiStandIn, tray_archive: Any) -> Callable[..., Settings]:
     def make(**extra: str) -> Settings:
+        extra.setdefault("TRAY_ARCHIVE", str(tray_archive))
         return load_settings(_env(database_url, ai.url, **extra))
 
     return make

@@ -112,7 +112,7 @@ def _run(url: str, *sql: str) -> list[int]:
 def test_a_mariadb_database_from_the_first_schema_upgrades(mysql: MySQLServer) -> None:
     """INT money and case-insensitive keys, as the first schema left them, become BIGINT/binary."""
     url = mysql.url(mysql.create_database("upgrade"))
-    assert _run(url) == [1, 2]
+    assert _run(url) == [1, 2, 3, 4]
     applied = _run(
         url,
         # what the first version of migration 1 created on MariaDB (the database's collation)
@@ -139,17 +139,17 @@ def test_a_migration_that_stopped_halfway_on_mysql_8_completes(mysql: MySQLServe
     """MySQL 8.0 stopped the first migration at its first index, after creating tables; the
     migration now finishes that database instead of failing on what exists."""
     url = mysql.url(mysql.create_database("halfway"))
-    assert _run(url) == [1, 2]
+    assert _run(url) == [1, 2, 3, 4]
     # stores, products and tray_sessions were created; the index on tray_sessions was refused
     tray_sessions_alone = str(CreateTable(tables.tray_sessions).compile(dialect=mysql_dialect()))
     applied = _run(
         url,
-        "DROP TABLE bill_lines, bills, reviews, recognition_items, recognition_runs,"
-        " idempotency_keys, tray_sessions",
+        "DROP TABLE payment_attempts, bill_lines, bills, reviews, recognition_items,"
+        " recognition_runs, idempotency_keys, tray_sessions",
         tray_sessions_alone,
         "DELETE FROM schema_migrations",
     )
-    assert applied == [1, 2]
+    assert applied == [1, 2, 3, 4]
     with mysql.connect(url.rsplit("/", 1)[1]) as conn, conn.cursor() as cur:
         cur.execute("SHOW INDEX FROM tray_sessions WHERE Key_name = 'ix_tray_sessions_store_id'")
         assert cur.fetchall()
@@ -159,7 +159,7 @@ def test_a_migration_that_stopped_halfway_on_mysql_8_completes(mysql: MySQLServe
 
 def test_a_sqlite_database_from_the_first_schema_upgrades(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    assert _run(url) == [1, 2]
+    assert _run(url) == [1, 2, 3, 4]
     assert _run(url, "DELETE FROM schema_migrations WHERE version = 2") == [2]
     assert _run(url) == []
 
@@ -167,3 +167,39 @@ def test_a_sqlite_database_from_the_first_schema_upgrades(tmp_path: Path) -> Non
 def test_sqlite_needs_no_retyping() -> None:
     """SQLite compares bytes and stores 64-bit integers already: migration 2 is empty there."""
     assert migrations.MIGRATIONS[1].plan("sqlite") == []
+
+
+# What the second schema version left: runs without archived frames, no payment attempts.
+SECOND_VERSION = (
+    "ALTER TABLE recognition_runs DROP COLUMN frames",
+    "DROP TABLE payment_attempts",
+    "DELETE FROM schema_migrations WHERE version > 2",
+)
+
+
+def test_a_second_version_database_gains_frames_and_payment_attempts(
+    mysql: MySQLServer, tmp_path: Path
+) -> None:
+    for url in (
+        mysql.url(mysql.create_database("second")),
+        f"sqlite:///{tmp_path / 'second.db'}",
+    ):
+        assert _run(url) == [1, 2, 3, 4]
+        assert _run(url, *SECOND_VERSION) == [3, 4]
+        assert _run(url) == []
+
+        async def columns(url: str = url) -> set[str]:
+            database = Database(parse_database_url(url))
+            try:
+                async with database.connection() as conn:
+                    return await conn.run_sync(
+                        lambda c: (
+                            {col["name"] for col in sa.inspect(c).get_columns("recognition_runs")}
+                            | set(sa.inspect(c).get_table_names())
+                        )
+                    )
+            finally:
+                await database.dispose()
+
+        found = asyncio.run(columns())
+        assert "frames" in found and "payment_attempts" in found

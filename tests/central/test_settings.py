@@ -99,3 +99,21 @@ def test_runbook_url_maps_onto_aiomysql_keeping_socket_and_charset() -> None:
 def test_bad_database_urls(url: str, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         parse_database_url(url)
+
+
+def test_tray_archive_is_a_folder_by_default_or_a_bucket() -> None:
+    assert load_settings(GOOD).tray_archive.describe() == "var/trays"
+    cloud = load_settings({**GOOD, "TRAY_ARCHIVE": "gs://proj-bakesight-tray/trays"})
+    assert cloud.tray_archive.describe() == "gs://proj-bakesight-tray/trays"
+
+
+def test_bad_archive_and_staff_key_are_named_in_the_one_line() -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings({**GOOD, "TRAY_ARCHIVE": "s3://bucket/x", "STAFF_KEY": "short"})
+    message = str(err.value)
+    assert "TRAY_ARCHIVE is invalid (must be a folder or gs://bucket/prefix)" in message
+    assert "STAFF_KEY is invalid (must be at least 8 characters)" in message
+    assert "\n" not in message
+    with pytest.raises(SettingsError, match="STAFF_KEY is invalid .must differ from ADMIN_KEY"):
+        load_settings({**GOOD, "STAFF_KEY": GOOD["ADMIN_KEY"]})
+    assert load_settings(GOOD).staff_key is None

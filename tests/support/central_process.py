@@ -36,7 +36,12 @@ class CentralProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "central", "serve", "--host", "127.0.0.1"],
                 cwd=ROOT,
-                env={**os.environ, **self.env, "PORT": str(self.port)},
+                env={
+                    **os.environ,
+                    "TRAY_ARCHIVE": str(self.log_path.parent / "trays"),  # not the checkout's var/
+                    **self.env,
+                    "PORT": str(self.port),
+                },
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

@@ -51,6 +51,7 @@ class CentralRunConfig:
     subnet: ComputeSubnetwork
     sql_connection_name: str
     secret_env: tuple[SecretEnv, ...]
+    tray_archive: str  # where every tray's frames are kept as evidence (gs://bucket/prefix)
     create_tables: bool
     deletion_protection: bool
     depends_on: tuple[object, ...]
@@ -79,6 +80,10 @@ def central_run(scope: Construct, config: CentralRunConfig) -> CentralRunOutput:
         CloudRunV2ServiceTemplateContainersEnv(
             name="CREATE_TABLES", value="1" if config.create_tables else "0"
         )
+    )
+    # Frames kept as evidence for staff and disputes; the bucket's lifecycle is the retention.
+    env.append(
+        CloudRunV2ServiceTemplateContainersEnv(name="TRAY_ARCHIVE", value=config.tray_archive)
     )
     # Cloud Run does not set it; client libraries and trace correlation in logs need it.
     env.append(

@@ -52,6 +52,7 @@ AI_REQUIRED = (
 STATE_PREFIX = "bakesight"  # objects: <prefix>/default.tfstate in the state bucket
 ADMIN_KEY = "BAKE_SIGHT_ADMIN_KEY"
 AI_ADMIN_KEY = "BAKE_SIGHT_AI_ADMIN_KEY"
+STAFF_KEY = "BAKE_SIGHT_STAFF_KEY"
 GALLERY_PREFIX = "gallery/"
 DATABASE_URL = "BAKE_SIGHT_DATABASE_URL"
 AI_BASE_URL = "BAKE_SIGHT_AI_BASE_URL"
@@ -206,6 +207,7 @@ class BakeSightStack(TerraformStack):
         # Generated keys: only references to them appear in the synthesized JSON.
         admin_key = Password(self, "admin-key", length=40, special=False)
         ai_admin_key = Password(self, "ai-admin-key", length=40, special=False)
+        staff_key = Password(self, "staff-key", length=40, special=False)
         database_url = (
             f"mysql+pymysql://{names.database_user}:{database.password.result}"
             f"@/{names.database}?unix_socket=/cloudsql/{database.connection_name}"
@@ -218,6 +220,7 @@ class BakeSightStack(TerraformStack):
                 region=region,
                 secrets=(
                     SecretConfig(ADMIN_KEY, admin_key.result, (members["central"],)),
+                    SecretConfig(STAFF_KEY, staff_key.result, (members["central"],)),
                     SecretConfig(
                         AI_ADMIN_KEY, ai_admin_key.result, (members["central"], members["ai"])
                     ),
@@ -315,6 +318,7 @@ class BakeSightStack(TerraformStack):
         central_env = {
             "ADMIN_KEY": ADMIN_KEY,
             "AI_ADMIN_KEY": AI_ADMIN_KEY,
+            "STAFF_KEY": STAFF_KEY,
             "DATABASE_URL": DATABASE_URL,
             "AI_BASE_URL": AI_BASE_URL,
         }
@@ -337,6 +341,7 @@ class BakeSightStack(TerraformStack):
                     )
                     for env_name, secret_id in central_env.items()
                 ),
+                tray_archive=f"gs://{names.bucket_tray}/trays",
                 create_tables=config.create_tables,
                 deletion_protection=config.deletion_protection,
                 # A revision that cannot read its secrets, pull its image or reach the database

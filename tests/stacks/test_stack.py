@@ -208,11 +208,13 @@ def test_secrets_exist_with_derived_values(synth: Synth) -> None:
     assert set(by_id) == {
         "BAKE_SIGHT_ADMIN_KEY",
         "BAKE_SIGHT_AI_ADMIN_KEY",
+        "BAKE_SIGHT_STAFF_KEY",
         "BAKE_SIGHT_DATABASE_URL",
         "BAKE_SIGHT_AI_BASE_URL",
     }
     assert versions[by_id["BAKE_SIGHT_ADMIN_KEY"]] == "${random_password.admin-key.result}"
     assert versions[by_id["BAKE_SIGHT_AI_ADMIN_KEY"]] == "${random_password.ai-admin-key.result}"
+    assert versions[by_id["BAKE_SIGHT_STAFF_KEY"]] == "${random_password.staff-key.result}"
     assert versions[by_id["BAKE_SIGHT_DATABASE_URL"]] == (
         "mysql+pymysql://demo:${random_password.sql-password.result}@/bake_sight_demo"
         "?unix_socket=/cloudsql/${google_sql_database_instance.sql-instance.connection_name}"
@@ -232,6 +234,7 @@ def test_each_secret_is_readable_only_by_its_readers(synth: Synth) -> None:
     assert readers == {
         "secret-bake-sight-admin-key": {"sa-central"},
         "secret-bake-sight-ai-admin-key": {"sa-central", "sa-ai"},
+        "secret-bake-sight-staff-key": {"sa-central"},
         "secret-bake-sight-database-url": {"sa-central"},
         "secret-bake-sight-ai-base-url": {"sa-central"},
     }
@@ -249,7 +252,8 @@ def test_no_generated_secret_or_password_literal_in_the_json(synth: Synth) -> No
         "mysql+pymysql://demo:@/bake_sight_demo?unix_socket=/cloudsql/&charset=utf8mb4",
     }
     assert sorted(REF.sub("", value) for value in sensitive) == sorted(
-        ["", "", "", "http://:9000", *sorted(allowed - {"", "http://:9000"})]
+        # admin, AI admin and staff keys, the SQL password; the AI URL; the database URL
+        ["", "", "", "", "http://:9000", *sorted(allowed - {"", "http://:9000"})]
     )
     # The same holds for any field named like a secret anywhere in the JSON.
     secret_fields = re.finditer(r'"(password|secret_data|root_password)":\s*"([^"]*)"', synth.text)
@@ -453,10 +457,17 @@ def test_central_reads_pinned_secret_versions_as_env(synth: Synth) -> None:
         "AI_ADMIN_KEY",
         "DATABASE_URL",
         "AI_BASE_URL",
+        "STAFF_KEY",
         "CREATE_TABLES",
         "GOOGLE_CLOUD_PROJECT",
+        "TRAY_ARCHIVE",
     }
     assert env["GOOGLE_CLOUD_PROJECT"]["value"] == PROJECT
+    # Frames kept as evidence go to the tray bucket, whose lifecycle is their retention.
+    tray_bucket = next(
+        b["name"] for b in synth.resources("google_storage_bucket").values() if "tray" in b["name"]
+    )
+    assert env["TRAY_ARCHIVE"]["value"] == f"gs://{tray_bucket}/trays"
     assert "PORT" not in env  # Cloud Run sets it and refuses it as a declared variable
     assert env["CREATE_TABLES"]["value"] == "1"
     expected = {
@@ -464,6 +475,7 @@ def test_central_reads_pinned_secret_versions_as_env(synth: Synth) -> None:
         "AI_ADMIN_KEY": "secret-bake-sight-ai-admin-key",
         "DATABASE_URL": "secret-bake-sight-database-url",
         "AI_BASE_URL": "secret-bake-sight-ai-base-url",
+        "STAFF_KEY": "secret-bake-sight-staff-key",
     }
     for name, key in expected.items():
         ref = env[name]["value_source"]["secret_key_ref"]

@@ -44,7 +44,17 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run(
-        "mypy", "contract", "central", "ai", "demo", "bench", "stacks", "fixtures", "ops", "tools"
+        "mypy",
+        "contract",
+        "central",
+        "ai",
+        "demo",
+        "bench",
+        "stacks",
+        "fixtures",
+        "ops",
+        "tools",
+        "testkit",
     )
 
 

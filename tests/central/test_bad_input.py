@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from testkit.ai_standin import AiStandIn, answer, tiny_png
 from tests.central.conftest import count_rows
-from tests.support.ai_standin import AiStandIn, answer, tiny_png
 
 WRITE_TABLES = [
     "recognition_runs",

@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from tests.support.ai_standin import AiStandIn, answer, tiny_png
+from testkit.ai_standin import AiStandIn, answer, tiny_png
 
 
 def test_skus_that_differ_only_in_case_are_two_products(

@@ -46,6 +46,7 @@ def lint(session: nox.Session) -> None:
     session.run(
         "mypy",
         "contract",
+        "servicekit",
         "central",
         "ai",
         "demo",

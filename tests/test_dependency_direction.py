@@ -19,8 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # top-level package or module of the repository is refused; third-party ones are not judged here.
 ALLOWED: dict[str, frozenset[str]] = {
     "contract": frozenset(),
-    "central": frozenset({"contract"}),
-    "ai": frozenset({"contract"}),
+    "central": frozenset({"contract", "servicekit"}),
+    "ai": frozenset({"contract", "servicekit"}),
+    # The HTTP layer both services share: it may know the contract, never either service.
+    "servicekit": frozenset({"contract"}),
     # Dev-only support for tests and benchmarks: it may start servers, never reach into a service.
     "testkit": frozenset({"contract"}),
 }

@@ -5,10 +5,11 @@ Standard library only, and a leaf: it imports nothing else from this repository,
 """
 
 from contract.answer import DECISIONS, ContractViolation, check_infer_answer
-from contract.limits import MAX_FRAMES, MAX_ITEM_COUNT, MAX_PHOTOS
+from contract.limits import MAX_FRAME_PIXELS, MAX_FRAMES, MAX_ITEM_COUNT, MAX_PHOTOS
 
 __all__ = [
     "DECISIONS",
+    "MAX_FRAME_PIXELS",
     "MAX_FRAMES",
     "MAX_ITEM_COUNT",
     "MAX_PHOTOS",

@@ -6,3 +6,5 @@ MAX_PHOTOS = 5
 MAX_FRAMES = 4
 # Pieces of one product on one tray: more is a broken answer (or a broken count), not a tray.
 MAX_ITEM_COUNT = 100
+# Pixels per frame or photo (width × height): a 4096×4096 capture decodes to 48 MiB of RGB.
+MAX_FRAME_PIXELS = 4096 * 4096

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from PIL import Image
 
 
 class AiStandIn:
@@ -189,7 +192,7 @@ def tiny_png() -> str:
 
 
 def tiny_jpeg_b64(seed: int = 0) -> str:
-    """JPEG-signed bytes that differ by seed (the stand-in never decodes them)."""
-    return base64.b64encode(
-        b"\xff\xd8\xff\xe0" + seed.to_bytes(4, "big") * 8 + b"\xff\xd9"
-    ).decode()
+    """A real 8×8 JPEG, base64, whose bytes differ by seed (it rides in a JPEG comment)."""
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 160, 90)).save(out, "JPEG", comment=f"frame {seed}".encode())
+    return base64.b64encode(out.getvalue()).decode()

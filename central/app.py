@@ -19,10 +19,10 @@ from central.db import Database
 from central.errors import exception_handlers
 from central.idempotency import lease_for
 from central.inference import sweep_forever
-from central.limits import BodySizeLimitMiddleware
 from central.logs import RequestLogMiddleware
 from central.metrics import Metrics
 from central.settings import Settings, load_settings
+from servicekit.uploads import UploadGuardMiddleware, UploadLimits
 
 log = logging.getLogger("central")
 
@@ -83,7 +83,9 @@ def create_app(
             RequestLogMiddleware, metrics=metrics, routes=routes, gcp_project=settings.gcp_project
         ),
         Middleware(AdminKeyMiddleware, admin_key=str(settings.admin_key)),
-        Middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes),
+        Middleware(
+            UploadGuardMiddleware, limits=UploadLimits(max_body_bytes=settings.max_body_bytes)
+        ),
     ]
     app = Starlette(
         routes=routes,

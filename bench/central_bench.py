@@ -70,7 +70,7 @@ class Processes:
     def start(self, name: str, cmd: list[str], env: dict[str, str], cpu: int | None) -> None:
         if cpu is not None and shutil.which("taskset"):
             cmd = ["taskset", "-c", str(cpu), *cmd]
-        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed in stop()
+        log = open(self.logs / f"{name}.log", "wb")
         proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )

@@ -156,7 +156,7 @@ class ThrowawayServer:
         )
         self.proc: subprocess.Popen[bytes] | None = None
         self.password = uuid.uuid4().hex
-        self._log = open(self.tmp / "server.log", "ab")  # noqa: SIM115 - closed in close()
+        self._log = open(self.tmp / "server.log", "ab")
         self._as_root = ["--user=root"] if os.geteuid() == 0 else []
 
     def initialize(self) -> MySQLServer:

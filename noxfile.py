@@ -56,6 +56,8 @@ def lint(session: nox.Session) -> None:
         "ops",
         "tools",
         "testkit",
+        "tests",
+        "noxfile.py",
     )
 
 

@@ -44,7 +44,20 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run(
-        "mypy", "contract", "central", "ai", "demo", "bench", "stacks", "fixtures", "ops", "tools"
+        "mypy",
+        "contract",
+        "servicekit",
+        "central",
+        "ai",
+        "demo",
+        "bench",
+        "stacks",
+        "fixtures",
+        "ops",
+        "tools",
+        "testkit",
+        "tests",
+        "noxfile.py",
     )
 
 

@@ -49,8 +49,7 @@ def _serve(host: str | None, port: int | None) -> int:
         return CONFIG_ERROR
     import logging
 
-    import uvicorn
-
+    import servicekit.server
     from ai.app import create_app
     from ai.device import DeviceError
     from ai.factory import PipelineMissing
@@ -62,7 +61,7 @@ def _serve(host: str | None, port: int | None) -> int:
     except (PipelineMissing, DeviceError) as error:
         print(f"the AI service cannot start: {error}", file=sys.stderr)
         return CONFIG_ERROR
-    uvicorn.run(
+    servicekit.server.run(
         app,
         host=host or settings.host,
         port=port or settings.port,

@@ -22,6 +22,7 @@ from ai.frames import FrameLimits
 from ai.recognizer import Recognizer
 from ai.settings import Settings
 from ai.trays import TrayMemory
+from servicekit.uploads import UploadGuardMiddleware, UploadLimits
 
 log = logging.getLogger("ai")
 
@@ -50,6 +51,7 @@ def create_app(settings: Settings, recognizer: Recognizer | None = None) -> Star
         Middleware(
             AdminKeyMiddleware, admin_key=str(settings.admin_key), open_paths=frozenset({"/health"})
         ),
+        Middleware(UploadGuardMiddleware, limits=_upload_limits(settings)),
     ]
 
     @contextlib.asynccontextmanager
@@ -85,6 +87,17 @@ def create_app(settings: Settings, recognizer: Recognizer | None = None) -> Star
         middleware=middleware,
         exception_handlers=exception_handlers,
         lifespan=lifespan,
+    )
+
+
+def _upload_limits(settings: Settings) -> UploadLimits:
+    """Bodies bounded as docs/ai-contract.md says; Central sends at most a few at once."""
+    return UploadLimits(
+        max_body_bytes=settings.max_body_bytes,
+        max_concurrent=8,
+        body_limit_name="AI_MAX_BODY_BYTES",
+        too_large_code="body_too_large",
+        error_body=lambda code, message, limit: ApiError(0, code, message, limit=limit).body(),
     )
 
 

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from servicekit.routing import allowed_methods
+
 
 class ApiError(Exception):
     """A request the service refuses, answered as a 4xx (or 503) JSON body, never a traceback."""
@@ -57,7 +59,10 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     # Unknown routes and wrong methods answer in the same JSON shape as everything else.
     status_code = getattr(exc, "status_code", 500)
     names = {404: "not_found", 405: "method_not_allowed"}
-    return error_response(status_code, names.get(status_code, "http_error"), str(exc))
+    response = error_response(status_code, names.get(status_code, "http_error"), str(exc))
+    if status_code == 405:
+        response.headers["Allow"] = ", ".join(allowed_methods(request.app.routes, request.scope))
+    return response
 
 
 async def server_error(request: Request, exc: Exception) -> JSONResponse:

@@ -14,7 +14,7 @@ from typing import Any
 from starlette.config import Config, undefined
 from starlette.datastructures import Secret
 
-from contract import MAX_FRAMES
+from contract import MAX_FRAME_PIXELS, MAX_FRAMES
 
 MIB = 1024 * 1024
 
@@ -62,7 +62,9 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         device=config("AI_DEVICE", cast=_device, default="auto"),
         max_frames=config("AI_MAX_FRAMES", cast=_positive_int, default=MAX_FRAMES),
         max_frame_bytes=config("AI_MAX_FRAME_BYTES", cast=_positive_int, default=8 * MIB),
-        max_frame_pixels=config("AI_MAX_FRAME_PIXELS", cast=_positive_int, default=4096 * 4096),
+        max_frame_pixels=config(
+            "AI_MAX_FRAME_PIXELS", cast=_positive_int, default=MAX_FRAME_PIXELS
+        ),
         max_body_bytes=config("AI_MAX_BODY_BYTES", cast=_positive_int, default=48 * MIB),
         # The product gallery: a file, or gs://<models bucket>/… on the VM; loaded at start-up.
         gallery=config("AI_GALLERY", default="var/ai/gallery.pt"),

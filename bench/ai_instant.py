@@ -1,7 +1,7 @@
 """An AI stand-in that answers instantly: raw asyncio (uvloop when present), HTTP/1.1 keep-alive.
 
 It answers `POST /v1/infer` per docs/ai-contract.md with the tests' default answer (AUTO, the first
-candidates) and `GET /health`. Unlike tests/support/ai_standin.py (a thread per request, built to
+candidates) and `GET /health`. Unlike testkit/ai_standin.py (a thread per request, built to
 misbehave on demand), it costs almost nothing, so a benchmark measures Central and not the stand-in.
 
     python -m bench.ai_instant --port 9000 --key AI_ADMIN_KEY
@@ -14,7 +14,7 @@ import asyncio
 import json
 from typing import Any
 
-from tests.support.ai_standin import default_answer
+from testkit.ai_standin import default_answer
 
 _REASONS = {
     200: "OK",

@@ -3,7 +3,7 @@
 A benchmark, not a test: it prints figures and checks them against the aims, it never fails on
 them. Everything is a real process on 127.0.0.1:
 
-- MySQL: the tests' server (tests/support/mysql.py: env URL → testcontainers → throwaway mariadbd);
+- MySQL: the tests' server (testkit/mysql.py: env URL → testcontainers → throwaway mariadbd);
 - the AI: bench/ai_instant.py, a raw-asyncio stand-in that answers the contract instantly;
 - Central: `python -m central serve` (uvicorn, one worker, uvloop + httptools);
 - the peer: bench/sync_peer.py under gunicorn (gthread, 1 worker, N threads), SQLAlchemy + pymysql;
@@ -35,8 +35,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.support.ai_standin import tiny_jpeg_b64
-from tests.support.mysql import MySQLServer, mysql_server
+from testkit.ai_standin import tiny_jpeg_b64
+from testkit.mysql import MySQLServer, mysql_server
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().parent / "wrk_report.lua"
@@ -70,7 +70,7 @@ class Processes:
     def start(self, name: str, cmd: list[str], env: dict[str, str], cpu: int | None) -> None:
         if cpu is not None and shutil.which("taskset"):
             cmd = ["taskset", "-c", str(cpu), *cmd]
-        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed in stop()
+        log = open(self.logs / f"{name}.log", "wb")
         proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )

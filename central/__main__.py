@@ -38,11 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"central: configuration error: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        import uvicorn
-
+        import servicekit.server
         from central.app import create_app
 
-        uvicorn.run(
+        servicekit.server.run(
             create_app(settings),
             host=args.host,
             port=settings.port,

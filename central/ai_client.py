@@ -96,7 +96,7 @@ class AIClient:
         base_url: str,
         admin_key: str,
         *,
-        timeouts: Timeouts = Timeouts(),  # noqa: B008 - frozen, so sharing the default is safe
+        timeouts: Timeouts = Timeouts(),
         max_connections: int = MAX_CONNECTIONS,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:

@@ -29,10 +29,10 @@ from central.db import Database
 from central.errors import exception_handlers
 from central.idempotency import lease_for
 from central.inference import sweep_forever
-from central.limits import BodySizeLimitMiddleware
 from central.logs import RequestLogMiddleware
 from central.metrics import Metrics
 from central.settings import Settings, load_settings
+from servicekit.uploads import UploadGuardMiddleware, UploadLimits
 
 log = logging.getLogger("central")
 
@@ -105,7 +105,9 @@ def create_app(
             admin_key=str(settings.admin_key),
             staff_key=str(settings.staff_key) if settings.staff_key is not None else None,
         ),
-        Middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes),
+        Middleware(
+            UploadGuardMiddleware, limits=UploadLimits(max_body_bytes=settings.max_body_bytes)
+        ),
     ]
     app = Starlette(
         routes=routes,

@@ -175,7 +175,7 @@ async def archive_frames(
             ),
             WRITE_TIMEOUT_S,
         )
-    except Exception as error:  # noqa: BLE001 - evidence is best-effort; the decision is not
+    except Exception as error:
         reason = "timeout" if isinstance(error, TimeoutError) else type(error).__name__
         failures.labels(reason).inc()
         log.warning(

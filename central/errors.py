@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from central.db import UNAVAILABLE_ERRORS, DatabaseUnavailable
+from servicekit.routing import allowed_methods
 
 log = logging.getLogger("central")
 
@@ -53,7 +54,10 @@ async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
 async def on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail), path=request.url.path)
+    response = error_response(exc.status_code, code, str(exc.detail), path=request.url.path)
+    if exc.status_code == 405:
+        response.headers["Allow"] = ", ".join(allowed_methods(request.app.routes, request.scope))
+    return response
 
 
 # Seconds a client should wait before retrying when the database is away: a Cloud SQL

@@ -20,6 +20,7 @@ from central.db import Database, loads
 from central.errors import ApiError, not_found
 from central.presentation import item_json
 from central.tables import recognition_items, recognition_runs
+from servicekit import routing as _routing  # noqa: F401  (the {name:id} path convertor)
 
 log = logging.getLogger("central.evidence")
 
@@ -98,8 +99,6 @@ async def annotated_frame(request: Request) -> Response:
 
 
 routes = [
-    Route("/api/v1/runs/{run_id:int}/frames/{index:int}", frame, methods=["GET"]),
-    Route(
-        "/api/v1/runs/{run_id:int}/frames/{index:int}/annotated", annotated_frame, methods=["GET"]
-    ),
+    Route("/api/v1/runs/{run_id:id}/frames/{index:id}", frame, methods=["GET"]),
+    Route("/api/v1/runs/{run_id:id}/frames/{index:id}/annotated", annotated_frame, methods=["GET"]),
 ]

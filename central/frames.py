@@ -1,16 +1,24 @@
 """Cheap checks on the frames a counter sends, before anything is stored or sent to the AI.
 
-Central only checks what it can without decoding images (base64, size, JPEG/PNG signature);
-the AI service decodes them with its own hardened decoder.
+Central checks base64, size and the JPEG/PNG signature, then that the image decodes: the header's
+dimensions are checked before any pixel is decoded, and a JPEG is decoded at 1/8 scale (all of its
+data is still read, so a truncated file fails). A frame that is not an image is the client's error
+(422), never a staff review labelled "AI unavailable". The AI service decodes at full size with its
+own hardened decoder.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import io
+import warnings
 from typing import Any
 
+from PIL import Image
+
 from central.errors import ApiError
+from contract import MAX_FRAME_PIXELS
 
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
 
@@ -52,7 +60,46 @@ def check_frames(
             raise _frame_error(
                 field, index, "unsupported_frame_format", "must be a JPEG or PNG image"
             )
+        check_decodable(raw, field, index)
     return frames
+
+
+# A decompression bomb must be an error, never a warning; our own pixel check catches the rest.
+_BOMB = (Image.DecompressionBombError, Image.DecompressionBombWarning)
+_UNDECODABLE = (OSError, SyntaxError, ValueError, EOFError)
+
+
+def check_decodable(raw: bytes, field: str, index: int, max_pixels: int = MAX_FRAME_PIXELS) -> None:
+    """Raise a 422 naming the problem unless `raw` is a JPEG or PNG of at most max_pixels that
+    decodes to its end."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(raw), formats=("JPEG", "PNG")) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise _too_many_pixels(field, index, f"{width}x{height}", max_pixels)
+                # JPEG only: decoding at 1/8 scale costs ~1/64 of the pixels.
+                image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+                image.load()
+    except _BOMB:
+        raise _too_many_pixels(field, index, "a decompression bomb", max_pixels) from None
+    except _UNDECODABLE as error:
+        raise _frame_error(
+            field, index, "undecodable_frame", f"is not a decodable JPEG or PNG image ({error})"
+        ) from None
+
+
+def _too_many_pixels(field: str, index: int, size: str, max_pixels: int) -> ApiError:
+    return ApiError(
+        422,
+        "frame_too_many_pixels",
+        f"{field}[{index}]: {size} has too many pixels; at most {max_pixels} pixels per image",
+        field=field,
+        frame=index,
+        limit="max_frame_pixels",
+        max=max_pixels,
+    )
 
 
 def _frame_error(field: str, index: int, code: str, message: str) -> ApiError:

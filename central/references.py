@@ -22,6 +22,7 @@ from central.errors import ApiError
 from central.frames import check_frames
 from central.stores import get_product_row, get_store_row
 from contract import MAX_PHOTOS, PHOTO_ID_PATTERN
+from servicekit import routing as _routing  # noqa: F401  (the {name:id} path convertor)
 
 COUNTER_RE = v.CODE_RE  # as a tray session's counter_id
 PHOTO_ID_RE = re.compile(PHOTO_ID_PATTERN)
@@ -131,15 +132,15 @@ def _pass_on(error: AIHTTPError, where: dict[str, Any]) -> NoReturn:
 
 
 routes = [
-    Route("/api/v1/stores/{store_id:int}/products/{sku}/photos", register_photos, methods=["POST"]),
-    Route("/api/v1/stores/{store_id:int}/products/{sku}/photos", list_photos, methods=["GET"]),
+    Route("/api/v1/stores/{store_id:id}/products/{sku}/photos", register_photos, methods=["POST"]),
+    Route("/api/v1/stores/{store_id:id}/products/{sku}/photos", list_photos, methods=["GET"]),
     Route(
-        "/api/v1/stores/{store_id:int}/products/{sku}/photos/{photo_id}",
+        "/api/v1/stores/{store_id:id}/products/{sku}/photos/{photo_id}",
         delete_photo,
         methods=["DELETE"],
     ),
     Route(
-        "/api/v1/stores/{store_id:int}/counters/{counter_id}/background",
+        "/api/v1/stores/{store_id:id}/counters/{counter_id}/background",
         capture_background,
         methods=["POST"],
     ),

@@ -23,6 +23,7 @@ from central.states import ReviewStatus, SessionStatus
 from central.stores import active_skus
 from central.tables import reviews, tray_sessions
 from contract import MAX_ITEM_COUNT
+from servicekit import routing as _routing  # noqa: F401  (the {name:id} path convertor)
 
 log = logging.getLogger("central.reviews")
 
@@ -173,6 +174,6 @@ def parse_items(raw: Any, known_skus: set[str]) -> list[dict[str, Any]]:
 
 routes = [
     Route("/api/v1/reviews", list_reviews, methods=["GET"]),
-    Route("/api/v1/reviews/{review_id:int}", get_review, methods=["GET"]),
-    Route("/api/v1/reviews/{review_id:int}/resolve", resolve_review, methods=["POST"]),
+    Route("/api/v1/reviews/{review_id:id}", get_review, methods=["GET"]),
+    Route("/api/v1/reviews/{review_id:id}/resolve", resolve_review, methods=["POST"]),
 ]

@@ -13,6 +13,7 @@ from central import validation as v
 from central.db import IntegrityError, iso, utcnow
 from central.errors import conflict, not_found
 from central.tables import products, stores
+from servicekit import routing as _routing  # noqa: F401  (the {name:id} path convertor)
 
 MAX_PRICE_KRW = 10_000_000
 
@@ -212,10 +213,10 @@ async def active_skus(database: Any, store_id: int) -> list[str]:
 routes = [
     Route("/api/v1/stores", create_store, methods=["POST"]),
     Route("/api/v1/stores", list_stores, methods=["GET"]),
-    Route("/api/v1/stores/{store_id:int}", get_store, methods=["GET"]),
-    Route("/api/v1/stores/{store_id:int}", update_store, methods=["PATCH"]),
-    Route("/api/v1/stores/{store_id:int}/products", create_product, methods=["POST"]),
-    Route("/api/v1/stores/{store_id:int}/products", list_products, methods=["GET"]),
-    Route("/api/v1/stores/{store_id:int}/products/{sku}", get_product, methods=["GET"]),
-    Route("/api/v1/stores/{store_id:int}/products/{sku}", update_product, methods=["PATCH"]),
+    Route("/api/v1/stores/{store_id:id}", get_store, methods=["GET"]),
+    Route("/api/v1/stores/{store_id:id}", update_store, methods=["PATCH"]),
+    Route("/api/v1/stores/{store_id:id}/products", create_product, methods=["POST"]),
+    Route("/api/v1/stores/{store_id:id}/products", list_products, methods=["GET"]),
+    Route("/api/v1/stores/{store_id:id}/products/{sku}", get_product, methods=["GET"]),
+    Route("/api/v1/stores/{store_id:id}/products/{sku}", update_product, methods=["PATCH"]),
 ]

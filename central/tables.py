@@ -15,7 +15,7 @@ Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql")
 Money = sa.BigInteger
 
 
-def Identifier(length: int) -> sa.types.TypeEngine[str]:  # noqa: N802 - reads as a type
+def Identifier(length: int) -> sa.types.TypeEngine[str]:
     """A string compared byte for byte: SKUs, codes, keys and tokens.
 
     MySQL's default collations fold case and accents (`Café-Key` = `CAFE-KEY`); utf8mb4_bin makes

@@ -7,6 +7,7 @@ Standard library only, and a leaf: it imports nothing else from this repository,
 from contract.answer import DECISIONS, ContractViolation, check_infer_answer
 from contract.limits import (
     COUNTER_ID_PATTERN,
+    MAX_FRAME_PIXELS,
     MAX_FRAMES,
     MAX_ITEM_COUNT,
     MAX_PHOTOS,
@@ -16,6 +17,7 @@ from contract.limits import (
 __all__ = [
     "COUNTER_ID_PATTERN",
     "DECISIONS",
+    "MAX_FRAME_PIXELS",
     "MAX_FRAMES",
     "MAX_ITEM_COUNT",
     "MAX_PHOTOS",

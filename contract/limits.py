@@ -12,3 +12,5 @@ MAX_ITEM_COUNT = 100
 COUNTER_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
 # A reference photo's id, as the AI gives it and Central forwards it in a URL path.
 PHOTO_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+# Pixels per frame or photo (width × height): a 4096×4096 capture decodes to 48 MiB of RGB.
+MAX_FRAME_PIXELS = 4096 * 4096

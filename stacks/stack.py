@@ -41,7 +41,16 @@ from stacks.sql import SqlConfig, sql
 # installer and unit, the project metadata its installer reads (pyproject's readme is README.md),
 # and noxfile.py for `nox -s gpu_smoke` there. tests/stacks/test_shipped_files.py proves the list
 # holds everything install_ai.sh, the unit and gpu_smoke use.
-AI_SOURCES = ("ai", "contract", "scripts", "systemd", "pyproject.toml", "README.md", "noxfile.py")
+AI_SOURCES = (
+    "ai",
+    "contract",
+    "servicekit",
+    "scripts",
+    "systemd",
+    "pyproject.toml",
+    "README.md",
+    "noxfile.py",
+)
 AI_REQUIRED = (
     "scripts/install_ai.sh",
     "systemd/ai-inference.service",

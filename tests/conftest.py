@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.ai_standin import AiStandIn
-from tests.support.mysql import MySQLServer, NoMySQLServer, mysql_server
+from testkit.ai_standin import AiStandIn
+from testkit.mysql import MySQLServer, NoMySQLServer, mysql_server
 
 
 @pytest.fixture(scope="session")

@@ -59,7 +59,7 @@ class GCSStorage:
 
     def _blob(self, url: str):
         if self._client is None:
-            from google.cloud import storage  # optional dependency  # noqa: PLC0415
+            from google.cloud import storage  # optional dependency
 
             self._client = storage.Client()
         bucket, _, name = url.removeprefix("gs://").partition("/")

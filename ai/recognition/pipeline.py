@@ -156,10 +156,10 @@ class Pipeline:
             data = storage_for(embedder_path, storage).read(embedder_path)
             if data is None:
                 raise FileNotFoundError(embedder_path)
-            import io  # noqa: PLC0415
+            import io
 
             embedder = torch.jit.load(io.BytesIO(data), map_location=dev)
-            import hashlib  # noqa: PLC0415
+            import hashlib
 
             embedder_id = "torchscript-" + hashlib.sha256(data).hexdigest()[:12]
         else:

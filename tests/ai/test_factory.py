@@ -74,7 +74,7 @@ def test_without_mock_mode_the_service_runs_ai_recognition_on_the_chosen_device(
         built.append(_PluggedPipeline(device))
         return built[-1]
 
-    module.create_recognizer = create_recognizer
+    module.create_recognizer = create_recognizer  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "ai.recognition", module)
 
     app = create_app(load_settings({"AI_ADMIN_KEY": AUTH["X-ADMIN-KEY"], "AI_MOCK_MODE": "0"}))

@@ -17,7 +17,7 @@ class Recording(MockRecognizer):
         super().__init__()
         self.taught: list[tuple[tuple[Image.Image, ...], list[tuple[str, int]]]] = []
 
-    def learn(self, frames, items):  # type: ignore[no-untyped-def]
+    def learn(self, frames, items):
         self.taught.append((tuple(frames), list(items)))
         return super().learn(frames, items)
 

@@ -70,8 +70,8 @@ def test_the_cpu_variant_runs_the_real_pipeline_on_the_committed_samples():
 
 
 def test_the_smoke_runs_from_the_shipped_files_without_fixtures(tmp_path: Path):
-    # What the VM gets: ai/ and contract/, no fixtures/ and no tests/.
-    for package in ("ai", "contract"):
+    # What the VM gets: ai/, contract/ and servicekit/, no fixtures/ and no tests/.
+    for package in ("ai", "contract", "servicekit"):
         shutil.copytree(
             ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__")
         )

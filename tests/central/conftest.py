@@ -15,8 +15,8 @@ from central import migrations
 from central.app import create_app
 from central.db import Database
 from central.settings import Settings, load_settings
-from tests.support.ai_standin import AiStandIn
-from tests.support.mysql import MySQLServer
+from testkit.ai_standin import AiStandIn
+from testkit.mysql import MySQLServer
 
 ADMIN_KEY = "central-admin-key-for-tests"
 

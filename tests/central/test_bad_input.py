@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from testkit.ai_standin import AiStandIn, answer, tiny_jpeg_b64, tiny_png
 from tests.central.conftest import count_rows
-from tests.support.ai_standin import AiStandIn, answer, tiny_png
 
 WRITE_TABLES = [
     "recognition_runs",
@@ -214,7 +214,9 @@ def test_the_largest_tray_the_frame_limits_allow_fits_the_body_limit(
     client, session_uuid, ai
 ) -> None:
     settings = client.app.state.settings
-    frame = base64.b64encode(b"\xff\xd8\xff" + b"\0" * (settings.max_frame_bytes - 3)).decode()
+    jpeg = base64.b64decode(tiny_jpeg_b64())
+    # A decoder stops at the JPEG's end marker: the padding after it only fills the limit.
+    frame = base64.b64encode(jpeg + b"\0" * (settings.max_frame_bytes - len(jpeg))).decode()
     r = client.post(
         f"/api/v1/tray-sessions/{session_uuid}/infer",
         json={"frames_b64": [frame] * settings.max_frames},

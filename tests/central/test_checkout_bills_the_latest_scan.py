@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 
 from central.idempotency import lease_for
 from central.tables import recognition_items, recognition_runs, tray_sessions
+from testkit.ai_standin import AiStandIn, answer, tiny_jpeg_b64, tiny_png
 from tests.central.conftest import run_sql
-from tests.support.ai_standin import AiStandIn, answer, tiny_jpeg_b64, tiny_png
 
 ROUNDS = 30
 OLD_SCAN = answer("AUTO", [("CROISSANT", 1, 0.99)])  # 3,800 KRW

@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from central.idempotency import LEASE_MARGIN_S
-from tests.support.ai_standin import AiStandIn, tiny_jpeg_b64
+from testkit.ai_standin import AiStandIn, tiny_jpeg_b64
+from testkit.mysql import ThrowawayServer, find_binary
 from tests.support.central_process import CentralProcess
-from tests.support.mysql import ThrowawayServer, find_binary
 
 ADMIN_KEY = "central-admin-key-for-tests"
 AI_TIMEOUT_S = 1.5

@@ -11,8 +11,8 @@ from starlette.testclient import TestClient
 
 from central.app import create_app
 from central.settings import load_settings
+from testkit.ai_standin import AiStandIn
 from tests.central.conftest import ADMIN_KEY, _env
-from tests.support.ai_standin import AiStandIn
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from starlette.testclient import TestClient
 from central.db import Database
 from central.idempotency import lease_for
 from central.tables import idempotency_keys
+from testkit.ai_standin import AiStandIn, answer, tiny_jpeg_b64, tiny_png
 from tests.central.conftest import count_rows
-from tests.support.ai_standin import AiStandIn, answer, tiny_jpeg_b64, tiny_png
 
 
 def _runs(client: TestClient, session_uuid: str) -> list[dict[str, Any]]:

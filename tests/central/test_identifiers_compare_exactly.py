@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from tests.support.ai_standin import AiStandIn, answer, tiny_png
+from testkit.ai_standin import AiStandIn, answer, tiny_png
 
 
 def test_skus_that_differ_only_in_case_are_two_products(
@@ -40,13 +40,13 @@ def test_idempotency_keys_differ_by_case_and_accent(
     body = {"store_id": store["id"], "counter_id": "counter-1"}
     opened = {
         key: client.post(
-            "/api/v1/tray-sessions", json=body, headers={"Idempotency-Key": key.encode()}
+            "/api/v1/tray-sessions", json=body, headers={b"Idempotency-Key": key.encode()}
         ).json()["uuid"]
         for key in ("Café-Key", "CAFE-KEY", "Cafe-Key")
     }
     assert len(set(opened.values())) == 3  # three keys, three sessions
     replay = client.post(
-        "/api/v1/tray-sessions", json=body, headers={"Idempotency-Key": "Café-Key".encode()}
+        "/api/v1/tray-sessions", json=body, headers={b"Idempotency-Key": "Café-Key".encode()}
     )
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.json()["uuid"] == opened["Café-Key"]

@@ -9,8 +9,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from central.logs import CloudLoggingFormatter
+from testkit.ai_standin import AiStandIn, tiny_png
 from tests.central.conftest import ADMIN_KEY
-from tests.support.ai_standin import AiStandIn, tiny_png
 
 
 @pytest.fixture

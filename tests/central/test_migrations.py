@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from central import migrations
-from tests.support.mysql import MySQLServer
+from testkit.mysql import MySQLServer
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL = [m.version for m in migrations.MIGRATIONS]

@@ -7,7 +7,7 @@ import socket
 import pytest
 from starlette.testclient import TestClient
 
-from tests.support.ai_standin import AiStandIn, answer, tiny_png
+from testkit.ai_standin import AiStandIn, answer, tiny_png
 
 FAILURES = [
     ("slow", "TIMEOUT"),

@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from tests.support.ai_standin import AiStandIn, answer, tiny_jpeg_b64, tiny_png
+from testkit.ai_standin import AiStandIn, answer, tiny_jpeg_b64, tiny_png
 
 
 def test_review_flow_from_tray_to_bill(

@@ -17,7 +17,7 @@ from sqlalchemy.schema import CreateTable
 from central import migrations, tables
 from central.db import Database
 from central.dburl import parse_database_url
-from tests.support.mysql import MySQLServer
+from testkit.mysql import MySQLServer
 
 # MariaDB-only syntax, each with the MySQL 8.0 manual page that shows it is not MySQL's.
 MARIADB_ONLY = [

@@ -15,7 +15,7 @@ from demo.services import ROOT
 
 
 def test_the_kept_demo_serves_the_console_with_a_review_open() -> None:
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [sys.executable, "-m", "demo", "--mock", "--keep"],
         cwd=ROOT,
         stdout=subprocess.PIPE,

@@ -100,7 +100,7 @@ def test_verify_without_a_deployment_says_so(
 def test_an_unsure_ai_sends_the_tray_through_review_and_the_bill_follows_staff(
     tmp_path: Path, gcloud_fake: FakeGcloud, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tests.support.ai_standin import AiStandIn, answer
+    from testkit.ai_standin import AiStandIn, answer
 
     ai = AiStandIn(AI_KEY).start()
     ai.answer = answer("REVIEW", [("VERIFY-BREAD", 1, 0.41)])

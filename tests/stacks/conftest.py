@@ -41,6 +41,7 @@ def fake_repo(root: Path) -> Path:
         "ai/server.py": "print('ai')\n",
         "ai/__pycache__/server.cpython-311.pyc": "junk",
         "contract/__init__.py": "",
+        "servicekit/__init__.py": "",
         "scripts/install_ai.sh": "#!/bin/bash\necho install\n",
         "systemd/ai-inference.service": "[Service]\nEnvironmentFile=/etc/ai-inference.env\n",
         "central/__init__.py": "",

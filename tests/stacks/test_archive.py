@@ -43,6 +43,7 @@ def test_missing_members_are_packaged_around_and_reported(tmp_path: Path) -> Non
     assert archive.members == ("ai/x.py",)
     assert archive.missing == (
         "contract",
+        "servicekit",
         "scripts",
         "systemd",
         "pyproject.toml",

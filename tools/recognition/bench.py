@@ -107,7 +107,7 @@ def _over_http(trays: list, skus: list[str], runs: int, threads: int) -> dict[st
         "AI_TORCH_THREADS": str(threads),
         "AI_LOG_LEVEL": "warning",
     }
-    server = subprocess.Popen([sys.executable, "-m", "ai", "serve"], env=env)  # noqa: S603
+    server = subprocess.Popen([sys.executable, "-m", "ai", "serve"], env=env)
     try:
         http = httpx.Client(
             base_url=f"http://127.0.0.1:{port}", headers={"X-ADMIN-KEY": key}, timeout=60

@@ -1,0 +1,88 @@
+"""The HTTP server both services run: uvicorn on httptools, with a header-size cap and JSON 4xx.
+
+httptools sets no limit on the request line and headers: 100 MB of headers were read and answered
+200. Here the bytes that arrive before the headers are complete are counted, and past
+`MAX_HEADER_BYTES` the answer is 431 and the connection closes. uvicorn's own answers to a request
+it cannot parse are text/plain; here they are the same JSON error body the applications send.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+# Browsers and proxies send a few KiB; Cloud Run's front end refuses above 64 KiB anyway.
+MAX_HEADER_BYTES = 64 * 1024
+
+
+# How long a refused client may keep sending before its connection is closed.
+DRAIN_S = 5.0
+
+
+def _json_close(status: int, reason: str, body: dict[str, Any]) -> bytes:
+    payload = json.dumps(body).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\n"
+        "content-type: application/json\r\n"
+        f"content-length: {len(payload)}\r\n"
+        "connection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + payload
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """httptools with a cap on the bytes before the end of the headers, and JSON errors."""
+
+    max_header_bytes = MAX_HEADER_BYTES
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_bytes = 0
+        self._in_headers = True
+        self._refused = False
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_headers = True
+        self._header_bytes = 0
+
+    def on_headers_complete(self) -> None:
+        self._in_headers = False
+        super().on_headers_complete()
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # answered already; what the client still sends is dropped, not parsed
+        # Counted after parsing, so the body that shares a read with the headers is not counted.
+        super().data_received(data)
+        if not self._in_headers or self.transport.is_closing():
+            return
+        self._header_bytes += len(data)
+        if self._header_bytes > self.max_header_bytes:
+            self.logger.warning("request headers over %d bytes refused", self.max_header_bytes)
+            body = {
+                "error": "headers_too_large",
+                "message": f"the request line and headers exceed {self.max_header_bytes} bytes",
+                "limit": "max_header_bytes",
+                "max": self.max_header_bytes,
+            }
+            self.transport.write(_json_close(431, "Request Header Fields Too Large", body))
+            # Half-close and drain: closing with unread bytes would reset the connection and the
+            # client would never read the answer. The drain ends when the client closes, or soon.
+            self._refused = True
+            self.transport.write_eof()
+            self.loop.call_later(DRAIN_S, self.transport.close)
+
+    def send_400_response(self, msg: str) -> None:
+        self.transport.write(
+            _json_close(400, "Bad Request", {"error": "bad_request", "message": msg})
+        )
+        self.transport.close()
+
+
+def run(app: Any, **options: Any) -> None:
+    """uvicorn.run with the guarded protocol; options as uvicorn.run takes them."""
+    uvicorn.run(app, http=GuardedHttpProtocol, **options)

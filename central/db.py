@@ -62,7 +62,11 @@ class Database:
     def __init__(self, target: DatabaseTarget) -> None:
         self.target = target
         self.dialect = target.dialect
-        self.engine: AsyncEngine = create_async_engine(target.url, **target.engine_options)
+        options = dict(target.engine_options)
+        if self.dialect == "mysql":
+            connect_args = {**options.get("connect_args", {}), "async_creator_fn": connect_aiomysql}
+            options["connect_args"] = connect_args
+        self.engine: AsyncEngine = create_async_engine(target.url, **options)
         if self.dialect == "sqlite":
             _sqlite_transactions(self.engine)
 
@@ -185,3 +189,22 @@ def loads(value: str | None) -> Any:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+async def connect_aiomysql(*args: Any, **kwargs: Any) -> Any:
+    """aiomysql.connect, with a server that dies mid-handshake reported as a lost connection.
+
+    aiomysql raises a bare RuntimeError ("Transport does not expose socket instance") when the
+    socket closes between connecting and its keep-alive setup, as it does when the database
+    restarts at that moment. As a driver OperationalError (2013, lost connection) SQLAlchemy
+    treats it as the database being away, so Central answers 503 instead of 500.
+    """
+    import aiomysql
+    import pymysql
+
+    try:
+        return await aiomysql.connect(*args, **kwargs)
+    except RuntimeError as error:
+        raise pymysql.err.OperationalError(
+            2013, f"Lost connection to MySQL server while connecting ({error})"
+        ) from error

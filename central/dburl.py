@@ -84,7 +84,6 @@ def parse_database_url(raw: str) -> DatabaseTarget:
     connect_args: dict[str, Any] = {
         "charset": charset,
         "connect_timeout": CONNECT_TIMEOUT_S,
-        "async_creator_fn": connect_aiomysql,
     }
     if "unix_socket" in query:
         connect_args["unix_socket"] = query["unix_socket"]
@@ -126,22 +125,3 @@ def _number(query: dict[str, str], name: str, default: float) -> Any:
     if value <= 0:
         raise ValueError(f"the MySQL URL option {name} must be greater than 0")
     return int(value) if value.is_integer() else value
-
-
-async def connect_aiomysql(*args: Any, **kwargs: Any) -> Any:
-    """aiomysql.connect, with a server that dies mid-handshake reported as a lost connection.
-
-    aiomysql raises a bare RuntimeError ("Transport does not expose socket instance") when the
-    socket closes between connecting and its keep-alive setup, as it does when the database
-    restarts at that moment. As a driver OperationalError (2013, lost connection) SQLAlchemy
-    treats it as the database being away, so Central answers 503 instead of 500.
-    """
-    import aiomysql
-    import pymysql
-
-    try:
-        return await aiomysql.connect(*args, **kwargs)
-    except RuntimeError as error:
-        raise pymysql.err.OperationalError(
-            2013, f"Lost connection to MySQL server while connecting ({error})"
-        ) from error

@@ -10,7 +10,7 @@ from tests.ai.conftest import AUTH
 
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
-    [("GET", "/v1/infer", "POST"), ("DELETE", "/v1/products/SKU-1/photos", "POST")],
+    [("GET", "/v1/infer", "POST"), ("DELETE", "/v1/products/SKU-1/photos", "GET, HEAD, POST")],
 )
 def test_a_wrong_method_answers_405_naming_the_allowed_ones(
     client: TestClient, method: str, path: str, allow: str

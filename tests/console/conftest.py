@@ -28,7 +28,9 @@ ADMIN_KEY = "console-admin-key"
 STAFF_KEY = "console-staff-key"
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in this thread while it is open,
+# which later tests that call asyncio.run() must not find.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         pytest.fail("chromium is missing: apt-get install -y chromium", pytrace=False)

@@ -142,7 +142,11 @@ def test_a_photo_is_registered_from_the_products_page(page: Any, console: Consol
         {"name": "scone.jpg", "mimeType": "image/jpeg", "buffer": out.getvalue()}
     )
     page.wait_for_selector("#message.ok")
-    sent = [r for r in console.ai.requests if r["path"] == "/v1/products/SCONE/photos"]
+    sent = [
+        r
+        for r in console.ai.requests
+        if r["method"] == "POST" and r["path"] == "/v1/products/SCONE/photos"
+    ]
     assert len(sent) == 1
     assert base64.b64decode(sent[0]["body"]["photos_b64"][0]) == out.getvalue()
 

@@ -5,9 +5,10 @@ Each migration is a plan of DDL statements for a dialect, applied in order and r
 lock, BEGIN IMMEDIATE), so the second instance to arrive waits, sees the versions the first
 applied, and does nothing.
 
-Only syntax MySQL 8.0 accepts: `CREATE TABLE IF NOT EXISTS` yes, `CREATE INDEX IF NOT EXISTS` no
-(MariaDB-only), so an index is created only when the inspector does not list it. That also lets
-a migration that stopped halfway (MySQL commits each DDL statement on its own) run again.
+Only syntax MySQL 8.0 accepts: `CREATE TABLE IF NOT EXISTS` yes, but an index-level `IF NOT
+EXISTS` is MariaDB-only, so an index is created only when the inspector does not list it.
+That also lets a migration that stopped halfway (MySQL commits each DDL statement on its own) run
+again.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ routes = [
     Route("/v1/products/{sku}/photos", references.list_photos, methods=["GET"]),
     Route("/v1/products/{sku}/photos/{photo_id}", references.delete_photo, methods=["DELETE"]),
     Route("/v1/counters/{counter_id}/background", references.capture_background, methods=["POST"]),
+    Route("/v1/stores/{store_id}/seed", references.seed_store, methods=["POST"]),
     Route("/v1/feedback", endpoints.feedback, methods=["POST"]),
 ]
 

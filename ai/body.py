@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 
 from ai.errors import ApiError
-from contract import COUNTER_ID_PATTERN, MAX_PHOTOS
+from contract import COUNTER_ID_PATTERN, DEFAULT_STORE, MAX_PHOTOS, STORE_ID_PATTERN
 from contract.jsonbody import JSONBodyError, parse_json_body
 
 MAX_CANDIDATES = 5000
@@ -24,6 +25,7 @@ class InferBody:
     request_id: str | None
     tray_id: str | None  # Central's session: remembered so a staff correction can teach the AI
     counter_id: str | None  # whose captured empty tray to compare against; None: estimate it
+    store_id: str = DEFAULT_STORE  # whose gallery the tray is matched against
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:
@@ -75,10 +77,19 @@ def parse_infer_body(payload: Any) -> InferBody:
     counter_id = payload.get("counter_id")
     if counter_id is not None:
         counter_id = check_counter_id(counter_id)
-    return InferBody(frames, tuple(dict.fromkeys(skus)), top_k, request_id, tray_id, counter_id)
+    return InferBody(
+        frames,
+        tuple(dict.fromkeys(skus)),
+        top_k,
+        request_id,
+        tray_id,
+        counter_id,
+        store_of(payload),
+    )
 
 
 _COUNTER_ID = re.compile(COUNTER_ID_PATTERN)
+_STORE_ID = re.compile(STORE_ID_PATTERN)
 MAX_SKU_LENGTH = 128
 
 
@@ -93,6 +104,52 @@ def check_counter_id(value: Any) -> str:
             limit="COUNTER_ID_PATTERN",
         )
     return value
+
+
+def check_store_id(value: Any) -> str:
+    """A store id as the contract defines it, or a 422 naming the rule."""
+    if not isinstance(value, str) or not _STORE_ID.fullmatch(value):
+        raise ApiError(
+            422,
+            "invalid_store_id",
+            f"store_id {str(value)[:40]!r} is not 1 to 64 letters, digits, '-' or '_'",
+            limit="STORE_ID_PATTERN",
+        )
+    return value
+
+
+def store_of(payload: Any) -> str:
+    """A JSON body's optional store_id; absent (or null): the default store."""
+    value = payload.get("store_id") if isinstance(payload, dict) else None
+    return DEFAULT_STORE if value is None else check_store_id(value)
+
+
+def store_in_query(query: Mapping[str, str]) -> str:
+    """The optional ?store_id= of a GET or DELETE; absent: the default store."""
+    value = query.get("store_id")
+    return DEFAULT_STORE if value is None else check_store_id(value)
+
+
+def parse_seed_body(payload: Any) -> tuple[str, list[str] | None]:
+    """`{"from_store_id": str, "skus": [str] (optional: all)}`: which references to copy."""
+    if not isinstance(payload, dict):
+        raise _invalid("the body must be a JSON object")
+    if "from_store_id" not in payload:
+        raise _invalid("from_store_id is required")
+    source = check_store_id(payload["from_store_id"])
+    skus = payload.get("skus")
+    if skus is None:
+        return source, None
+    if not isinstance(skus, list) or not skus or not all(isinstance(s, str) for s in skus):
+        raise _invalid("skus must be a non-empty list of SKUs (or left out: every SKU)")
+    if len(skus) > MAX_CANDIDATES:
+        raise ApiError(
+            422,
+            "too_many_skus",
+            f"{len(skus)} SKUs; at most {MAX_CANDIDATES}",
+            limit="MAX_CANDIDATES",
+        )
+    return source, [check_sku(sku) for sku in dict.fromkeys(skus)]
 
 
 def check_sku(value: str) -> str:

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from ai.body import parse_feedback_body, parse_infer_body, read_json
+from ai.body import parse_feedback_body, parse_infer_body, read_json, store_of
 from ai.errors import ApiError
 from ai.frames import decode_frames
 from ai.recognizer import TrayRequest, answer_json, recognize
@@ -51,7 +51,7 @@ async def infer(request: Request) -> JSONResponse:
     body = parse_infer_body(await read_json(request, state.settings.max_body_bytes))
     frames = await run_in_threadpool(decode_frames, body.frames_b64, state.frame_limits)
     decoded = time.perf_counter()
-    tray = TrayRequest(frames, body.candidate_skus, body.top_k, body.counter_id)
+    tray = TrayRequest(frames, body.candidate_skus, body.top_k, body.counter_id, body.store_id)
     # One inference at a time: the model and the GPU are shared, and queueing keeps latency even.
     loop = asyncio.get_running_loop()
     recognition = await loop.run_in_executor(
@@ -95,7 +95,9 @@ async def feedback(request: Request) -> JSONResponse:
     """Learn from a resolved review: the tray's item crops join the gallery under the true SKUs."""
     state = request.app.state
     learner = learner_of(request)
-    tray_id, items = parse_feedback_body(await read_json(request, state.settings.max_body_bytes))
+    payload = await read_json(request, state.settings.max_body_bytes)
+    tray_id, items = parse_feedback_body(payload)
+    store_id = store_of(payload)
     frames = state.trays.recall(tray_id)
     if frames is None:
         raise ApiError(
@@ -104,7 +106,9 @@ async def feedback(request: Request) -> JSONResponse:
             f"tray {tray_id!r} is not among the last {state.trays.max_trays} trays kept",
         )
     loop = asyncio.get_running_loop()
-    result = await loop.run_in_executor(state.inference_pool, learner.learn, frames, items)
+    result = await loop.run_in_executor(
+        state.inference_pool, learner.learn, frames, items, store_id
+    )
     state.trays.forget(tray_id)
-    log.info("learned from tray %s: %s", tray_id, dict(result))
-    return JSONResponse({"tray_id": tray_id, **result})
+    log.info("store %s: learned from tray %s: %s", store_id, tray_id, dict(result))
+    return JSONResponse({"tray_id": tray_id, "store_id": store_id, **result})

@@ -10,9 +10,9 @@ a decision, and optionally for exact items, on purpose:
 The value is a decision (AUTO, REVIEW or UNKNOWN), then optionally SKU or SKU*COUNT items. A named
 SKU that is not a candidate becomes an unmatched item, so the tray cannot be AUTO.
 
-The mock also learns, in memory: reference photos get ids (a hash of their pixels) and can be
-listed and deleted, and counters' empty trays are kept. It refuses on purpose, so clients can test
-their handling of refusals:
+The mock also learns, in memory and per store: reference photos get ids (a hash of their pixels)
+and can be listed, deleted and copied to another store, and counters' empty trays are kept. It
+refuses on purpose, so clients can test their handling of refusals:
 
     a reference photo of one uniform colour     refused: "no item found ..."
     a photo or background frame marked          refused with the reason given:
@@ -40,10 +40,12 @@ from ai.recognizer import (
     Item,
     PhotoOutcome,
     Recognition,
+    SeedPassesLimit,
+    StoreHasNoReferences,
     TooManyPhotos,
     TrayRequest,
 )
-from contract import MAX_PHOTOS
+from contract import DEFAULT_STORE, MAX_PHOTOS
 
 MARKER = "bakesight-mock"
 REFUSE = "REFUSE"  # a marker value that asks the mock to refuse a photo or a background frame
@@ -64,17 +66,19 @@ class MockRecognizer:
     decode_width = 0  # the mock hashes the full frames
 
     def __init__(self) -> None:
-        # SKU → {photo id: added_at}, in the order added; the answers do not depend on it.
-        self.gallery: dict[str, dict[str, str]] = {}
-        self.backgrounds: dict[str, int] = {}  # counter → frames of its empty tray
-        self.learned_trays = 0
+        # store → SKU → {photo id: added_at}, in the order added; the answers do not depend on it.
+        self.galleries: dict[str, dict[str, dict[str, str]]] = {}
+        self.backgrounds: dict[tuple[str, str], int] = {}  # (store, counter) → frames
+        self.learned_trays: dict[str, int] = {}  # store → trays learned from
 
     def load(self) -> None:
         """Nothing to load; the mock is ready at once."""
 
-    def register(self, sku: str, photos: Sequence[Image.Image]) -> Sequence[PhotoOutcome]:
+    def register(
+        self, sku: str, photos: Sequence[Image.Image], store_id: str = DEFAULT_STORE
+    ) -> Sequence[PhotoOutcome]:
         """Keep an id per photo; refuse uniform and REFUSE-marked photos (module docstring)."""
-        registered = self.gallery.setdefault(sku, {})
+        registered = self.galleries.setdefault(store_id, {}).setdefault(sku, {})
         if len(registered) + len(photos) > MAX_PHOTOS:
             raise TooManyPhotos(sku, len(registered), len(photos), MAX_PHOTOS)
         outcomes = []
@@ -88,17 +92,43 @@ class MockRecognizer:
             outcomes.append(PhotoOutcome(index, photo_id=photo_id))
         return outcomes
 
-    def photos(self, sku: str) -> Sequence[Mapping[str, Any]]:
+    def photos(self, sku: str, store_id: str = DEFAULT_STORE) -> Sequence[Mapping[str, Any]]:
         return [
             {"id": photo_id, "added_at": added_at}
-            for photo_id, added_at in self.gallery.get(sku, {}).items()
+            for photo_id, added_at in self.galleries.get(store_id, {}).get(sku, {}).items()
         ]
 
-    def delete_photo(self, sku: str, photo_id: str) -> bool:
-        return self.gallery.get(sku, {}).pop(photo_id, None) is not None
+    def delete_photo(self, sku: str, photo_id: str, store_id: str = DEFAULT_STORE) -> bool:
+        return self.galleries.get(store_id, {}).get(sku, {}).pop(photo_id, None) is not None
+
+    def seed(
+        self, store_id: str, from_store_id: str, skus: Sequence[str] | None = None
+    ) -> Mapping[str, int]:
+        """Copy the source store's photo records (ids kept; ones already there are skipped)."""
+        source = {sku: photos for sku, photos in self.galleries.get(from_store_id, {}).items()}
+        wanted = list(skus) if skus is not None else sorted(s for s in source if source[s])
+        if not any(source.get(sku) for sku in wanted):
+            raise StoreHasNoReferences(from_store_id)
+        target = self.galleries.get(store_id, {})
+        new = {
+            sku: [i for i in source.get(sku, {}) if i not in target.get(sku, {})] for sku in wanted
+        }
+        over = {
+            sku: (len(target.get(sku, {})), len(ids))
+            for sku, ids in new.items()
+            if len(target.get(sku, {})) + len(ids) > MAX_PHOTOS
+        }
+        if over:
+            raise SeedPassesLimit(over, MAX_PHOTOS)
+        target = self.galleries.setdefault(store_id, {})
+        for sku, ids in new.items():
+            if ids:
+                kept = target.setdefault(sku, {})
+                kept.update((i, source[sku][i]) for i in ids)
+        return {sku: len(ids) for sku, ids in new.items()}
 
     def capture_background(
-        self, counter_id: str, frames: Sequence[Image.Image]
+        self, counter_id: str, frames: Sequence[Image.Image], store_id: str = DEFAULT_STORE
     ) -> Mapping[str, Any]:
         """Keep the counter's frame count; refuse REFUSE-marked frames and mixed sizes."""
         for index, frame in enumerate(frames):
@@ -109,15 +139,18 @@ class MockRecognizer:
         if len(sizes) > 1:
             shown = ", ".join(f"{w}x{h}" for w, h in sizes)
             raise ValueError(f"the frames differ in size ({shown}); send views of one camera")
-        self.backgrounds[counter_id] = len(frames)
+        self.backgrounds[(store_id, counter_id)] = len(frames)
         return {"frames": len(frames), "captured_at": _now()}
 
     def learn(
-        self, frames: Sequence[Image.Image], items: Sequence[tuple[str, int]]
+        self,
+        frames: Sequence[Image.Image],
+        items: Sequence[tuple[str, int]],
+        store_id: str = DEFAULT_STORE,
     ) -> Mapping[str, Any]:
         """Count the tray: the mock learns nothing from it."""
-        self.learned_trays += 1
-        return {"crops_added": 0, "learned_trays": self.learned_trays}
+        self.learned_trays[store_id] = self.learned_trays.get(store_id, 0) + 1
+        return {"crops_added": 0, "learned_trays": self.learned_trays[store_id]}
 
     def inference_context(self) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()

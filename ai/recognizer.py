@@ -20,6 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image
 
+from contract import DEFAULT_STORE
+
 
 class Decision(StrEnum):
     AUTO = "AUTO"  # the tray may be paid without staff
@@ -38,6 +40,8 @@ class TrayRequest:
     # The counter whose empty tray was captured (Learner.capture_background); None: estimate the
     # tray from the frames themselves.
     counter_id: str | None = None
+    # Whose gallery the tray is matched against: every store has its own reference photos.
+    store_id: str = DEFAULT_STORE
 
 
 @dataclass(frozen=True)
@@ -128,42 +132,79 @@ class TooManyPhotos(Exception):
         self.sku, self.registered, self.given, self.limit = sku, registered, given, limit
 
 
+class StoreHasNoReferences(Exception):
+    """Seeding from a store with no reference photos (of the SKUs asked for); nothing copied."""
+
+    def __init__(self, store_id: str) -> None:
+        super().__init__(f"store {store_id!r} has no reference photos to copy")
+        self.store_id = store_id
+
+
+class SeedPassesLimit(Exception):
+    """Seeding would give some product more than the per-product limit; nothing was copied."""
+
+    def __init__(self, over: Mapping[str, tuple[int, int]], limit: int) -> None:
+        shown = ", ".join(f"{sku!r} ({had} + {new})" for sku, (had, new) in sorted(over.items()))
+        super().__init__(f"copying would pass the limit of {limit} reference photos for {shown}")
+        self.over, self.limit = dict(over), limit
+
+
 @runtime_checkable
 class Learner(Protocol):
     """What a recognizer that learns without retraining also does (the real pipeline, the mock).
 
-    Both run in the inference thread, between requests, so they never race a recognition.
+    Every store has its own gallery: its reference photos, learned crops and counters' empty
+    trays, with the per-product limit counted per store. `store_id` defaults to
+    contract.DEFAULT_STORE. All calls run in the inference thread, between requests, so they
+    never race a recognition.
     """
 
-    def register(self, sku: str, photos: Sequence[Image.Image]) -> Sequence[PhotoOutcome]:
-        """Add reference photos of a product to the gallery (and persist it).
+    def register(
+        self, sku: str, photos: Sequence[Image.Image], store_id: str = DEFAULT_STORE
+    ) -> Sequence[PhotoOutcome]:
+        """Add reference photos of a product to the store's gallery (and persist it).
 
         Each photo is checked on its own: one in which no single clear item is found is refused
         with its reason, the others are added. Raises TooManyPhotos (adding nothing) when the
-        product would hold more than contract.MAX_PHOTOS reference photos.
+        product would hold more than contract.MAX_PHOTOS reference photos in that store.
         """
         ...
 
-    def photos(self, sku: str) -> Sequence[Mapping[str, Any]]:
+    def photos(self, sku: str, store_id: str = DEFAULT_STORE) -> Sequence[Mapping[str, Any]]:
         """The product's reference photos: [{"id": str, "added_at": ISO 8601 str}, ...]."""
         ...
 
-    def delete_photo(self, sku: str, photo_id: str) -> bool:
+    def delete_photo(self, sku: str, photo_id: str, store_id: str = DEFAULT_STORE) -> bool:
         """Drop one reference photo (and persist); False when the product has no such photo."""
         ...
 
+    def seed(
+        self, store_id: str, from_store_id: str, skus: Sequence[str] | None = None
+    ) -> Mapping[str, int]:
+        """Copy `from_store_id`'s reference photos (of `skus`, default all) into `store_id`.
+
+        Photos keep their ids, and one the target already holds is not copied again, so seeding
+        twice copies nothing twice. Returns {sku: photos copied} for every SKU asked for (or
+        every SKU the source has). Raises StoreHasNoReferences when the source holds none of
+        them, SeedPassesLimit (copying nothing) when a product would pass contract.MAX_PHOTOS.
+        """
+        ...
+
     def capture_background(
-        self, counter_id: str, frames: Sequence[Image.Image]
+        self, counter_id: str, frames: Sequence[Image.Image], store_id: str = DEFAULT_STORE
     ) -> Mapping[str, Any]:
         """Store a counter's empty tray (1-4 frames) for recognitions that name the counter.
 
-        Persisted with the gallery. Raises ValueError naming the problem when the frames cannot
-        be an empty tray (for example, items are on it).
+        Persisted with the store's gallery. Raises ValueError naming the problem when the frames
+        cannot be an empty tray (for example, items are on it).
         """
         ...
 
     def learn(
-        self, frames: Sequence[Image.Image], items: Sequence[tuple[str, int]]
+        self,
+        frames: Sequence[Image.Image],
+        items: Sequence[tuple[str, int]],
+        store_id: str = DEFAULT_STORE,
     ) -> Mapping[str, Any]:
         """Add the crops of a tray whose true contents staff confirmed (and persist the gallery)."""
         ...

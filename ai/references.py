@@ -20,13 +20,23 @@ from starlette.responses import JSONResponse
 from ai.body import (
     check_counter_id,
     check_sku,
+    check_store_id,
     parse_background_body,
     parse_photos_body,
+    parse_seed_body,
     read_json,
+    store_in_query,
+    store_of,
 )
 from ai.errors import ApiError
 from ai.frames import decode_frames
-from ai.recognizer import Learner, PhotoOutcome, TooManyPhotos
+from ai.recognizer import (
+    Learner,
+    PhotoOutcome,
+    SeedPassesLimit,
+    StoreHasNoReferences,
+    TooManyPhotos,
+)
 from contract import MAX_PHOTOS
 
 log = logging.getLogger("ai")
@@ -39,12 +49,14 @@ async def register_photos(request: Request) -> JSONResponse:
     state = request.app.state
     learner = learner_of(request)
     sku = check_sku(request.path_params["sku"])
-    photos_b64 = parse_photos_body(await read_json(request, state.settings.max_body_bytes))
+    payload = await read_json(request, state.settings.max_body_bytes)
+    photos_b64 = parse_photos_body(payload)
+    store_id = store_of(payload)
     # A photo that is not a readable JPEG or PNG refuses the request as a whole: nothing is added.
     limits = dataclasses.replace(state.frame_limits, max_frames=len(photos_b64))
     photos = await run_in_threadpool(decode_frames, photos_b64, limits)
     try:
-        outcomes = await in_inference_thread(request, learner.register, sku, photos)
+        outcomes = await in_inference_thread(request, learner.register, sku, photos, store_id)
     except TooManyPhotos as error:
         raise ApiError(
             409,
@@ -53,16 +65,25 @@ async def register_photos(request: Request) -> JSONResponse:
             limit="MAX_PHOTOS",
             details={
                 "sku": sku,
+                "store_id": store_id,
                 "registered": error.registered,
                 "given": error.given,
                 "max": error.limit,
             },
         ) from error
     except ValueError as error:  # a recognizer that refuses the batch as a whole
-        raise ApiError(422, "photos_refused", str(error), details={"sku": sku}) from error
-    listed = await in_inference_thread(request, learner.photos, sku)
-    body = _registration(sku, outcomes, len(photos), listed)
-    log.info("%s: %d photo(s) added, %d refused", sku, len(body["added"]), len(body["refused"]))
+        raise ApiError(
+            422, "photos_refused", str(error), details={"sku": sku, "store_id": store_id}
+        ) from error
+    listed = await in_inference_thread(request, learner.photos, sku, store_id)
+    body = {"store_id": store_id, **_registration(sku, outcomes, len(photos), listed)}
+    log.info(
+        "store %s, %s: %d photo(s) added, %d refused",
+        store_id,
+        sku,
+        len(body["added"]),
+        len(body["refused"]),
+    )
     if body["refused"]:
         refused = body["refused"]
         message = "; ".join(f"photo {r['index']}: {r['reason']}" for r in refused)
@@ -75,8 +96,11 @@ async def list_photos(request: Request) -> JSONResponse:
     """A product's reference photos, oldest first."""
     learner = learner_of(request)
     sku = check_sku(request.path_params["sku"])
-    listed = await in_inference_thread(request, learner.photos, sku)
-    return JSONResponse({"sku": sku, "photos": _photos(listed), "max": MAX_PHOTOS})
+    store_id = store_in_query(request.query_params)
+    listed = await in_inference_thread(request, learner.photos, sku, store_id)
+    return JSONResponse(
+        {"sku": sku, "store_id": store_id, "photos": _photos(listed), "max": MAX_PHOTOS}
+    )
 
 
 async def delete_photo(request: Request) -> JSONResponse:
@@ -84,16 +108,59 @@ async def delete_photo(request: Request) -> JSONResponse:
     learner = learner_of(request)
     sku = check_sku(request.path_params["sku"])
     photo_id = request.path_params["photo_id"]
-    if not await in_inference_thread(request, learner.delete_photo, sku, photo_id):
+    store_id = store_in_query(request.query_params)
+    if not await in_inference_thread(request, learner.delete_photo, sku, photo_id, store_id):
         raise ApiError(
             404,
             "photo_not_found",
-            f"product {sku!r} has no reference photo {photo_id[:80]!r}",
-            details={"sku": sku},
+            f"product {sku!r} has no reference photo {photo_id[:80]!r} in store {store_id!r}",
+            details={"sku": sku, "store_id": store_id},
         )
-    listed = await in_inference_thread(request, learner.photos, sku)
-    log.info("%s: reference photo %s deleted", sku, photo_id)
-    return JSONResponse({"sku": sku, "deleted": photo_id, "photos": _photos(listed)})
+    listed = await in_inference_thread(request, learner.photos, sku, store_id)
+    log.info("store %s, %s: reference photo %s deleted", store_id, sku, photo_id)
+    return JSONResponse(
+        {"sku": sku, "store_id": store_id, "deleted": photo_id, "photos": _photos(listed)}
+    )
+
+
+async def seed_store(request: Request) -> JSONResponse:
+    """Copy another store's reference photos into this store's gallery (docs/ai-contract.md).
+
+    All or nothing: when a product would pass MAX_PHOTOS in the target store, 409 and nothing is
+    copied. Photos keep their ids; one the target already has is not copied again.
+    """
+    state = request.app.state
+    learner = learner_of(request)
+    store_id = check_store_id(request.path_params["store_id"])
+    source, skus = parse_seed_body(await read_json(request, state.settings.max_body_bytes))
+    if source == store_id:
+        raise ApiError(
+            422, "invalid_request", "from_store_id must name another store than the target"
+        )
+    try:
+        copied = await in_inference_thread(request, learner.seed, store_id, source, skus)
+    except StoreHasNoReferences as error:
+        raise ApiError(
+            404, "store_not_found", str(error), details={"from_store_id": error.store_id}
+        ) from error
+    except SeedPassesLimit as error:
+        raise ApiError(
+            409,
+            "too_many_photos",
+            str(error),
+            limit="MAX_PHOTOS",
+            details={
+                "store_id": store_id,
+                "from_store_id": source,
+                "max": error.limit,
+                "over": {
+                    sku: {"registered": had, "copying": new}
+                    for sku, (had, new) in sorted(error.over.items())
+                },
+            },
+        ) from error
+    log.info("store %s seeded from %s: %s", store_id, source, dict(copied))
+    return JSONResponse({"store_id": store_id, "from_store_id": source, "copied": dict(copied)})
 
 
 async def capture_background(request: Request) -> JSONResponse:
@@ -101,16 +168,28 @@ async def capture_background(request: Request) -> JSONResponse:
     state = request.app.state
     learner = learner_of(request)
     counter_id = check_counter_id(request.path_params["counter_id"])
-    frames_b64 = parse_background_body(await read_json(request, state.settings.max_body_bytes))
+    payload = await read_json(request, state.settings.max_body_bytes)
+    frames_b64 = parse_background_body(payload)
+    store_id = store_of(payload)
     frames = await run_in_threadpool(decode_frames, frames_b64, state.frame_limits)
     try:
-        result = await in_inference_thread(request, learner.capture_background, counter_id, frames)
+        result = await in_inference_thread(
+            request, learner.capture_background, counter_id, frames, store_id
+        )
     except ValueError as error:
         raise ApiError(
-            422, "invalid_background", str(error), details={"counter_id": counter_id}
+            422,
+            "invalid_background",
+            str(error),
+            details={"counter_id": counter_id, "store_id": store_id},
         ) from error
-    log.info("counter %s: background captured from %d frame(s)", counter_id, len(frames))
-    return JSONResponse({**result, "counter_id": counter_id}, status_code=201)
+    log.info(
+        "store %s, counter %s: background captured from %d frame(s)",
+        store_id,
+        counter_id,
+        len(frames),
+    )
+    return JSONResponse({**result, "counter_id": counter_id, "store_id": store_id}, status_code=201)
 
 
 def learner_of(request: Request) -> Learner:

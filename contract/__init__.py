@@ -7,21 +7,25 @@ Standard library only, and a leaf: it imports nothing else from this repository,
 from contract.answer import DECISIONS, ContractViolation, check_infer_answer
 from contract.limits import (
     COUNTER_ID_PATTERN,
+    DEFAULT_STORE,
     MAX_FRAME_PIXELS,
     MAX_FRAMES,
     MAX_ITEM_COUNT,
     MAX_PHOTOS,
     PHOTO_ID_PATTERN,
+    STORE_ID_PATTERN,
 )
 
 __all__ = [
     "COUNTER_ID_PATTERN",
     "DECISIONS",
+    "DEFAULT_STORE",
     "MAX_FRAME_PIXELS",
     "MAX_FRAMES",
     "MAX_ITEM_COUNT",
     "MAX_PHOTOS",
     "PHOTO_ID_PATTERN",
+    "STORE_ID_PATTERN",
     "ContractViolation",
     "check_infer_answer",
 ]

@@ -10,6 +10,11 @@ MAX_ITEM_COUNT = 100
 # starting with a letter or digit, so it is safe in a URL path and a file name. Central sends
 # "s{store id}-{counter}", since its counter ids are unique per store only.
 COUNTER_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+# A store's id at the AI: each store has its own gallery of reference photos (and its own limit of
+# MAX_PHOTOS per product). 1-64 letters, digits, - or _. Central sends str(its store id); a request
+# that names no store is the store DEFAULT_STORE, for single-store tools.
+STORE_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+DEFAULT_STORE = "default"
 # A reference photo's id, as the AI gives it and Central forwards it in a URL path.
 PHOTO_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
 # Pixels per frame or photo (width × height): a 4096×4096 capture decodes to 48 MiB of RGB.

@@ -1,5 +1,8 @@
 """The product gallery: reference (and learned) item embeddings per SKU, persisted to a file or gs://.
 
+Every store has its own gallery (`StoreGalleries`, one file for all of them): a store's photos,
+learned crops, counters' empty trays and per-product limit are its own.
+
 Storage is a small injectable hook (`Storage`: read/write bytes by URL). Local paths use the file
 system; `gs://` URLs use the injected storage or `GCSStorage`, which imports google-cloud-storage
 only when it is used, so the dependency stays optional (tests inject a fake).
@@ -25,6 +28,7 @@ MAX_REFERENCE_PHOTOS = MAX_PHOTOS
 MAX_LEARNED_PER_SKU = 20
 FORMAT = "bakesight-gallery-2"  # adds photo ids, their times and the counters' captures
 OLD_FORMATS = ("bakesight-gallery-1",)
+STORES_FORMAT = "bakesight-galleries-3"  # one gallery per store; older files are store "default"
 
 
 class Storage(Protocol):
@@ -186,29 +190,63 @@ class Gallery:
         h.update(self.embeddings.numpy().tobytes())
         return h.hexdigest()[:10]
 
+    def copy_references(self, source: Gallery, sku: str) -> int:
+        """Copy `source`'s reference photos of `sku` that this gallery lacks (ids kept)."""
+        have = {i for s, i in zip(self.skus, self.photo_ids, strict=True) if s == sku}
+        rows = [
+            k
+            for k, (s, o, i) in enumerate(
+                zip(source.skus, source.sources, source.photo_ids, strict=True)
+            )
+            if s == sku and o == "reference" and i not in have
+        ]
+        if not rows:
+            return 0
+        idx = torch.tensor(rows, dtype=torch.long)
+        if len(self) == 0:
+            self.embeddings = source.embeddings.new_zeros(0, source.embeddings.shape[1])
+            self.crops = torch.zeros(0, *source.crops.shape[1:], dtype=torch.uint8)
+        self.embeddings = torch.cat([self.embeddings, source.embeddings[idx]])
+        self.crops = torch.cat([self.crops, source.crops[idx]])
+        self.scales = torch.cat([self.scales, source.scales[idx]])
+        self.areas = torch.cat([self.areas, source.areas[idx]])
+        self.skus += [sku] * len(rows)
+        self.sources += ["reference"] * len(rows)
+        self.photo_ids += [source.photo_ids[k] for k in rows]
+        self.added_at += [source.added_at[k] for k in rows]
+        return len(rows)
+
+    def missing_references(self, source: Gallery, sku: str) -> int:
+        """How many of `source`'s reference photos of `sku` this gallery lacks."""
+        have = {i for s, i in zip(self.skus, self.photo_ids, strict=True) if s == sku}
+        return sum(1 for r in source.references(sku) if r["id"] not in have)
+
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
-        torch.save(
-            {
-                "format": FORMAT,
-                "embedder_id": self.embedder_id,
-                "skus": self.skus,
-                "sources": self.sources,
-                "embeddings": self.embeddings,
-                "crops": self.crops,
-                "scales": self.scales,
-                "areas": self.areas,
-                "photo_ids": self.photo_ids,
-                "added_at": self.added_at,
-                "backgrounds": self.backgrounds,
-            },
-            buf,
-        )
+        torch.save(self.to_state(), buf)
         return buf.getvalue()
+
+    def to_state(self) -> dict:
+        return {
+            "format": FORMAT,
+            "embedder_id": self.embedder_id,
+            "skus": self.skus,
+            "sources": self.sources,
+            "embeddings": self.embeddings,
+            "crops": self.crops,
+            "scales": self.scales,
+            "areas": self.areas,
+            "photo_ids": self.photo_ids,
+            "added_at": self.added_at,
+            "backgrounds": self.backgrounds,
+        }
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Gallery:
-        d = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+        return cls.from_state(torch.load(io.BytesIO(data), weights_only=True, map_location="cpu"))
+
+    @classmethod
+    def from_state(cls, d: dict) -> Gallery:
         if d.get("format") not in (FORMAT, *OLD_FORMATS):
             raise ValueError(f"not a gallery file (format {d.get('format')!r})")
         n = len(d["skus"])
@@ -225,6 +263,27 @@ class Gallery:
             list(d.get("added_at") or [now_iso()] * n),
             dict(d.get("backgrounds") or {}),
         )
+
+
+@dataclass
+class StoreGalleries:
+    """One gallery per store, saved together in one file (format STORES_FORMAT)."""
+
+    stores: dict[str, Gallery] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        state = {store: g.to_state() for store, g in self.stores.items()}
+        torch.save({"format": STORES_FORMAT, "stores": state}, buf)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, default_store: str) -> StoreGalleries:
+        """Read a galleries file; a single-gallery file (an older format) is `default_store`'s."""
+        d = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+        if d.get("format") == STORES_FORMAT:
+            return cls({store: Gallery.from_state(g) for store, g in d["stores"].items()})
+        return cls({default_store: Gallery.from_state(d)})
 
 
 def new_photo_id() -> str:

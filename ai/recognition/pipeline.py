@@ -791,6 +791,19 @@ class Pipeline:
         self._matrix = None
         self.save_gallery()
 
+    def use_gallery(self, gallery: Gallery, changed: bool = False) -> None:
+        """Recognize against, and learn into, `gallery` from now on (one per store).
+
+        changed: the gallery was edited outside the pipeline; its matching caches are rebuilt.
+        """
+        if gallery is self.gallery and not changed:
+            return
+        self.gallery = gallery
+        self._matrix = None
+        self._captures = {}
+        if gallery.embedder_id != self.embedder_id and len(gallery):
+            self._reembed_gallery()
+
     @torch.inference_mode()
     def _reembed_gallery(self) -> None:
         """The gallery was built with another embedder: embed its stored crops again."""

@@ -40,7 +40,7 @@ def test_a_counters_empty_tray_is_captured(make_client) -> None:
     assert response.status_code == 201, response.text
     assert response.json()["counter_id"] == "counter-1"
     assert response.json()["frames"] == 2
-    assert recognizer.backgrounds == {"counter-1": 2}
+    assert recognizer.backgrounds == {("default", "counter-1"): 2}
 
 
 def test_frames_the_recognizer_cannot_use_are_422_naming_the_problem(client) -> None:

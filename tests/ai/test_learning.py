@@ -17,9 +17,9 @@ class Recording(MockRecognizer):
         super().__init__()
         self.taught: list[tuple[tuple[Image.Image, ...], list[tuple[str, int]]]] = []
 
-    def learn(self, frames, items):
+    def learn(self, frames, items, store_id="default"):
         self.taught.append((tuple(frames), list(items)))
-        return super().learn(frames, items)
+        return super().learn(frames, items, store_id)
 
 
 def test_feedback_teaches_the_frames_of_the_tray_it_names(make_client) -> None:

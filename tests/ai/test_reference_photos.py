@@ -108,7 +108,12 @@ def test_a_product_without_photos_lists_none(client) -> None:
     response = client.get("/v1/products/NEVER-SEEN/photos", headers=AUTH)
 
     assert response.status_code == 200
-    assert response.json() == {"sku": "NEVER-SEEN", "photos": [], "max": MAX_PHOTOS}
+    assert response.json() == {
+        "sku": "NEVER-SEEN",
+        "store_id": "default",
+        "photos": [],
+        "max": MAX_PHOTOS,
+    }
     assert client.delete("/v1/products/NEVER-SEEN/photos/abc", headers=AUTH).status_code == 404
 
 
@@ -142,7 +147,7 @@ def test_an_overlong_sku_is_422(client) -> None:
 class _RefusesTheBatch(MockRecognizer):
     """A recognizer that refuses a batch with a ValueError instead of per-photo outcomes."""
 
-    def register(self, sku, photos):
+    def register(self, sku, photos, store_id="default"):
         raise ValueError("no item found in reference photo 0")
 
 

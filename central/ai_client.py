@@ -129,11 +129,13 @@ class AIClient:
         request_id: str | None = None,
         tray_id: str | None = None,
         counter_id: str | None = None,
+        store_id: str | None = None,
     ) -> dict[str, Any]:
         """The service's answer for one tray, checked against the contract.
 
         `tray_id` (Central's session) lets the service learn from the tray's review later;
-        `counter_id` lets it compare the tray with that counter's captured empty tray.
+        `counter_id` lets it compare the tray with that counter's captured empty tray;
+        `store_id` picks the store's gallery (absent: the AI's default store).
         """
         body: dict[str, Any] = {
             "frames_b64": list(frames_b64),
@@ -146,6 +148,8 @@ class AIClient:
             body["tray_id"] = tray_id
         if counter_id is not None:
             body["counter_id"] = counter_id
+        if store_id is not None:
+            body["store_id"] = store_id
         answer = _json(await self._send("POST", "/v1/infer", json=body))
         try:
             check_infer_answer(answer, candidate_skus, len(frames_b64))
@@ -153,36 +157,55 @@ class AIClient:
             raise AIInvalidAnswer(f"the AI answer breaks the contract: {violation}") from violation
         return answer
 
-    async def register(self, sku: str, photos_b64: Sequence[str]) -> dict[str, Any]:
-        """Add reference photos of a product to the service's gallery.
+    async def register(
+        self, sku: str, photos_b64: Sequence[str], store_id: str | None = None
+    ) -> dict[str, Any]:
+        """Add reference photos of a product to the store's gallery at the service.
 
         AIHTTPError(422) when some photo was refused: its `body` names each refused photo and
         the photos that were added all the same.
         """
         path = f"/v1/products/{quote(sku, safe='')}/photos"
-        body = {"photos_b64": list(photos_b64)}
+        body = _with_store({"photos_b64": list(photos_b64)}, store_id)
         return _object(await self._send("POST", path, json=body, expect=201))
 
-    async def photos(self, sku: str) -> dict[str, Any]:
+    async def photos(self, sku: str, store_id: str | None = None) -> dict[str, Any]:
         """The product's reference photos: `{"sku", "photos": [{"id", "added_at"}], "max"}`."""
-        return _object(await self._send("GET", f"/v1/products/{quote(sku, safe='')}/photos"))
+        path = f"/v1/products/{quote(sku, safe='')}/photos"
+        return _object(await self._send("GET", path, params=_with_store({}, store_id)))
 
-    async def delete_photo(self, sku: str, photo_id: str) -> dict[str, Any]:
+    async def delete_photo(
+        self, sku: str, photo_id: str, store_id: str | None = None
+    ) -> dict[str, Any]:
         """Drop one reference photo; AIHTTPError(404) when the product has no such photo."""
         path = f"/v1/products/{quote(sku, safe='')}/photos/{quote(photo_id, safe='')}"
-        return _object(await self._send("DELETE", path))
+        return _object(await self._send("DELETE", path, params=_with_store({}, store_id)))
+
+    async def seed_store(
+        self, store_id: str, from_store_id: str, skus: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        """Copy another store's reference photos into the store's gallery:
+        `{"store_id", "from_store_id", "copied": {sku: n}}`; AIHTTPError(404/409/422) when the
+        service refuses (no such source, a product would pass its limit, a bad id)."""
+        path = f"/v1/stores/{quote(store_id, safe='')}/seed"
+        body: dict[str, Any] = {"from_store_id": from_store_id}
+        if skus is not None:
+            body["skus"] = list(skus)
+        return _object(await self._send("POST", path, json=body))
 
     async def capture_background(
-        self, counter_id: str, frames_b64: Sequence[str]
+        self, counter_id: str, frames_b64: Sequence[str], store_id: str | None = None
     ) -> dict[str, Any]:
         """Store a counter's empty tray; AIHTTPError(422) when the frames cannot be one."""
         path = f"/v1/counters/{quote(counter_id, safe='')}/background"
-        body = {"frames_b64": list(frames_b64)}
+        body = _with_store({"frames_b64": list(frames_b64)}, store_id)
         return _object(await self._send("POST", path, json=body, expect=201))
 
-    async def feedback(self, tray_id: str, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    async def feedback(
+        self, tray_id: str, items: Sequence[Mapping[str, Any]], store_id: str | None = None
+    ) -> dict[str, Any]:
         """Tell the service what staff confirmed was on a tray it recognized."""
-        body = {"tray_id": tray_id, "items": [dict(item) for item in items]}
+        body = _with_store({"tray_id": tray_id, "items": [dict(item) for item in items]}, store_id)
         return _object(await self._send("POST", "/v1/feedback", json=body))
 
     async def ready(self) -> dict[str, Any]:
@@ -216,6 +239,10 @@ class AIClient:
         if response.status_code != expect:
             raise _http_error(response)
         return response
+
+
+def _with_store(fields: dict[str, Any], store_id: str | None) -> dict[str, Any]:
+    return fields if store_id is None else {**fields, "store_id": store_id}
 
 
 def _object(response: httpx.Response) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from central import (
+    bills,
     console,
     evidence,
     migrations,
@@ -94,6 +95,7 @@ def create_app(
         *reviews.routes,
         *evidence.routes,
         *payments.routes,
+        *bills.routes,
         *console.routes,
     ]
     middleware = [

@@ -78,6 +78,7 @@ async def ask_ai(
     frames: list[str],
     candidates: list[str],
     counter_id: str | None = None,
+    store_id: str | None = None,
 ) -> Outcome:
     """Every way the call can fail becomes an Outcome without an answer: never an exception."""
     started = time.perf_counter()
@@ -88,6 +89,7 @@ async def ask_ai(
             request_id=request.scope.get("request_id"),
             tray_id=tray_id,
             counter_id=counter_id,
+            store_id=store_id,
         )
         status, error = AIStatus.OK, None
     except AIError as failure:

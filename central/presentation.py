@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -123,11 +123,18 @@ async def bill_json(conn: AsyncConnection, bill: Any) -> dict[str, Any]:
             bill_lines.select().where(bill_lines.c.bill_id == bill.id).order_by(bill_lines.c.id)
         )
     ).all()
-    attempts = await conn.execute(
-        payment_attempts.select()
-        .where(payment_attempts.c.bill_id == bill.id)
-        .order_by(payment_attempts.c.id)
-    )
+    attempts = (
+        await conn.execute(
+            payment_attempts.select()
+            .where(payment_attempts.c.bill_id == bill.id)
+            .order_by(payment_attempts.c.id)
+        )
+    ).all()
+    return bill_body(bill, lines, attempts)
+
+
+def bill_body(bill: Any, lines: Sequence[Any], attempts: Sequence[Any]) -> dict[str, Any]:
+    """A bill with its lines and its payment history (both oldest first), from their rows."""
     return {
         "id": bill.id,
         "total_krw": bill.total_krw,

@@ -18,18 +18,25 @@ from starlette.routing import Route
 
 from central import validation as v
 from central.ai_client import AIError, AIHTTPError
-from central.errors import ApiError
+from central.errors import ApiError, not_found
 from central.frames import check_frames
 from central.stores import get_product_row, get_store_row
+from central.tables import stores
 from contract import MAX_PHOTOS, PHOTO_ID_PATTERN
 from servicekit import routing as _routing  # noqa: F401  (the {name:id} path convertor)
 
 COUNTER_RE = v.CODE_RE  # as a tray session's counter_id
+MAX_SEED_SKUS = 5000  # as the AI's MAX_CANDIDATES
 PHOTO_ID_RE = re.compile(PHOTO_ID_PATTERN)
 # AI answers that are Central's misconfiguration (wrong key, an AI without the route), not staff's.
 _NOT_THE_CLIENTS = {401, 403, 405}
 
 T = TypeVar("T")
+
+
+def ai_store_id(store_id: int) -> str:
+    """The AI's name for a store's gallery: every store has its own reference photos."""
+    return str(store_id)
 
 
 def ai_counter_id(store_id: int, counter_id: str) -> str:
@@ -49,7 +56,8 @@ async def register_photos(request: Request) -> JSONResponse:
     v.only(data, {"photos_b64"})
     photos = check_frames(data, MAX_PHOTOS, settings.max_frame_bytes, field="photos_b64")
     await get_product_row(request, p["store_id"], p["sku"])
-    result = await _ask(request.app.state.ai.register(p["sku"], photos), p)
+    store = ai_store_id(p["store_id"])
+    result = await _ask(request.app.state.ai.register(p["sku"], photos, store), p)
     return JSONResponse({**result, "sku": p["sku"], "store_id": p["store_id"]}, status_code=201)
 
 
@@ -57,7 +65,7 @@ async def list_photos(request: Request) -> JSONResponse:
     """A product's reference photos in the AI's gallery: ids and when they were added."""
     p = request.path_params
     await get_product_row(request, p["store_id"], p["sku"])
-    result = await _ask(request.app.state.ai.photos(p["sku"]), p)
+    result = await _ask(request.app.state.ai.photos(p["sku"], ai_store_id(p["store_id"])), p)
     return JSONResponse({**result, "sku": p["sku"], "store_id": p["store_id"]})
 
 
@@ -69,7 +77,8 @@ async def delete_photo(request: Request) -> JSONResponse:
             404, "photo_not_found", "no such reference photo", sku=p["sku"], store_id=p["store_id"]
         )
     await get_product_row(request, p["store_id"], p["sku"])
-    result = await _ask(request.app.state.ai.delete_photo(p["sku"], p["photo_id"]), p)
+    call = request.app.state.ai.delete_photo(p["sku"], p["photo_id"], ai_store_id(p["store_id"]))
+    result = await _ask(call, p)
     return JSONResponse({**result, "sku": p["sku"], "store_id": p["store_id"]})
 
 
@@ -91,10 +100,44 @@ async def capture_background(request: Request) -> JSONResponse:
     frames = check_frames(data, settings.max_frames, settings.max_frame_bytes)
     await get_store_row(request, p["store_id"])
     counter = ai_counter_id(p["store_id"], p["counter_id"])
-    result = await _ask(request.app.state.ai.capture_background(counter, frames), p)
+    store = ai_store_id(p["store_id"])
+    result = await _ask(request.app.state.ai.capture_background(counter, frames, store), p)
     return JSONResponse(
         {**result, "store_id": p["store_id"], "counter_id": p["counter_id"]}, status_code=201
     )
+
+
+async def seed_gallery(request: Request) -> JSONResponse:
+    """Copy another store's reference photos into this store's gallery at the AI.
+
+    Body: from_store_id (a store of Central's), skus (optional; default: every SKU the source
+    has photos of). 200 `{"store_id", "from_store_id", "copied": {sku: photos copied}}`; the
+    AI's refusals pass on as they are: 404 `store_not_found` when the source has no photos,
+    409 `too_many_photos` (nothing copied) when a product would pass its limit.
+    """
+    p = request.path_params
+    data = await v.json_object(request)
+    v.only(data, {"from_store_id", "skus"})
+    source = data.get("from_store_id")
+    if not isinstance(source, int) or isinstance(source, bool) or not 1 <= source < 2**31:
+        raise v.invalid("from_store_id", "must be the id of another store")
+    if source == p["store_id"]:
+        raise v.invalid("from_store_id", "must be another store than the one seeded")
+    skus = data.get("skus")
+    if skus is not None and (
+        not isinstance(skus, list)
+        or not 1 <= len(skus) <= MAX_SEED_SKUS
+        or not all(isinstance(sku, str) and v.SKU_RE.fullmatch(sku) for sku in skus)
+    ):
+        raise v.invalid("skus", f"must be a list of 1 to {MAX_SEED_SKUS} SKUs (or left out)")
+    await get_store_row(request, p["store_id"])
+    found = await request.app.state.database.fetch_one(stores.select().where(stores.c.id == source))
+    if found is None:
+        raise not_found("store", from_store_id=source)
+    where = {**p, "from_store_id": source}
+    call = request.app.state.ai.seed_store(ai_store_id(p["store_id"]), ai_store_id(source), skus)
+    result = await _ask(call, where)
+    return JSONResponse({**result, "store_id": p["store_id"], "from_store_id": source})
 
 
 async def _ask(call: Awaitable[T], where: dict[str, Any]) -> T:
@@ -139,6 +182,7 @@ routes = [
         delete_photo,
         methods=["DELETE"],
     ),
+    Route("/api/v1/stores/{store_id:id}/gallery/seed", seed_gallery, methods=["POST"]),
     Route(
         "/api/v1/stores/{store_id:id}/counters/{counter_id}/background",
         capture_background,

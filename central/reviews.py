@@ -19,6 +19,7 @@ from central.errors import ApiError, conflict, invalid, not_found
 from central.idempotency import answer, idempotent
 from central.inference import locked_session
 from central.presentation import review_json
+from central.references import ai_store_id
 from central.states import ReviewStatus, SessionStatus
 from central.stores import active_skus
 from central.tables import reviews, tray_sessions
@@ -119,14 +120,20 @@ async def resolve_review(request: Request) -> JSONResponse:
         body = {**review_json(row._mapping, row.session_uuid), "session_status": session_status}
         response = await answer(conn, request, body)
     # After the answer, and never in its way: the AI adds the tray's crops under the true SKUs.
-    response.background = BackgroundTask(teach_ai, request.app, row.session_uuid, items)
+    response.background = BackgroundTask(
+        teach_ai, request.app, row.session_uuid, items, review.store_id
+    )
     return response
 
 
-async def teach_ai(app: Any, session_uuid: str, items: list[dict[str, Any]]) -> None:
-    """Send a resolved review's items to the AI; a failure is logged, the resolution stands."""
+async def teach_ai(
+    app: Any, session_uuid: str, items: list[dict[str, Any]], store_id: int | None = None
+) -> None:
+    """Send a resolved review's items to the AI (into the store's gallery); a failure is logged,
+    the resolution stands."""
+    store = ai_store_id(store_id) if store_id is not None else None
     try:
-        result = await app.state.ai.feedback(session_uuid, items)
+        result = await app.state.ai.feedback(session_uuid, items, store)
     except AIError as error:
         log.warning(
             "the AI did not learn from a review",

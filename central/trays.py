@@ -25,7 +25,7 @@ from central.frames import check_frames
 from central.idempotency import answer, idempotent, key_claim, lease_for
 from central.inference import ask_ai, claim_for_inference, release_claim, store_run
 from central.presentation import new_session_json, session_json
-from central.references import ai_counter_id
+from central.references import ai_counter_id, ai_store_id
 from central.states import PaymentStatus, SessionStatus
 from central.tables import stores, tray_sessions
 
@@ -111,7 +111,14 @@ async def infer(request: Request) -> JSONResponse:
         counter = ai_counter_id(claim.session.store_id, claim.session.counter_id)
         # The frames are archived while the AI looks at them; a failed write is only counted.
         outcome, archived = await asyncio.gather(
-            ask_ai(request, claim.session.uuid, frames, claim.candidates, counter),
+            ask_ai(
+                request,
+                claim.session.uuid,
+                frames,
+                claim.candidates,
+                counter,
+                ai_store_id(claim.session.store_id),
+            ),
             archive_frames(
                 settings.tray_archive,
                 claim.session.uuid,

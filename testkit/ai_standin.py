@@ -15,7 +15,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from PIL import Image
 
@@ -28,8 +28,9 @@ class AiStandIn:
     `drip` sends a good answer in 20 pieces, `delay_s` / 20 apart: no single read is slow.
 
     In `ok` mode the answer is `answer` if set, else AUTO with one of each of the first candidates.
-    It keeps reference photos per SKU (refusing `no_item_jpeg_b64()` photos one by one, and more
-    than MAX_PHOTOS with a 409) and the counters whose background was captured.
+    It keeps reference photos per store and SKU (refusing `no_item_jpeg_b64()` photos one by one,
+    and more than MAX_PHOTOS with a 409), copies them to another store (`/v1/stores/{id}/seed`),
+    and keeps the counters whose background was captured.
     """
 
     def __init__(self, admin_key: str) -> None:
@@ -38,7 +39,7 @@ class AiStandIn:
         self.answer: dict[str, Any] | None = None
         self.delay_s = 0.0
         self.requests: list[dict[str, Any]] = []
-        self.photos: dict[str, list[str]] = {}  # SKU → photo ids
+        self.photos: dict[tuple[str, str], list[str]] = {}  # (store, SKU) → photo ids
         self.backgrounds: dict[str, int] = {}  # counter → frames captured
         self.entered = threading.Event()  # set when a request arrives (to stage races)
         self.release = threading.Event()  # a `hold` request waits for this
@@ -119,6 +120,8 @@ class AiStandIn:
                     return self._send(200, {"tray_id": body.get("tray_id"), "crops_added": 1})
                 if self.path.startswith("/v1/products/"):
                     return self._send(*standin.photo_route(self.command, self.path, body))
+                if self.path.startswith("/v1/stores/"):
+                    return self._send(*standin.seed_route(self.path, body))
                 if self.path.startswith("/v1/counters/"):
                     return self._send(*standin.background_route(self.path, body))
                 if behaviour == "contract_breach":
@@ -169,11 +172,40 @@ class AiStandIn:
         self.backgrounds[counter] = len(frames)
         return 201, {"counter_id": counter, "frames": len(frames)}
 
+    def seed_route(self, path: str, body: dict[str, Any]) -> tuple[int, dict]:
+        """Copy a store's photos into another store, all or nothing, per docs/ai-contract.md."""
+        store = unquote(urlsplit(path).path.split("/")[3])
+        source = str(body.get("from_store_id"))
+        have = {sku: ids for (s, sku), ids in self.photos.items() if s == source and ids}
+        wanted = body.get("skus") or sorted(have)
+        if not any(have.get(sku) for sku in wanted):
+            message = f"store {source!r} has no reference photos to copy"
+            return 404, {**_error("store_not_found", message), "from_store_id": source}
+        new = {
+            sku: [i for i in have.get(sku, []) if i not in self.photos.get((store, sku), [])]
+            for sku in wanted
+        }
+        over = [
+            sku
+            for sku, ids in new.items()
+            if len(self.photos.get((store, sku), [])) + len(ids) > MAX_PHOTOS
+        ]
+        if over:
+            message = f"copying would pass the limit of {MAX_PHOTOS} reference photos for {over}"
+            return 409, {**_error("too_many_photos", message, "MAX_PHOTOS"), "max": MAX_PHOTOS}
+        for sku, ids in new.items():
+            self.photos.setdefault((store, sku), []).extend(ids)
+        copied = {sku: len(ids) for sku, ids in new.items()}
+        return 200, {"store_id": store, "from_store_id": source, "copied": copied}
+
     def photo_route(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict]:
         """The service's photo routes, per docs/ai-contract.md."""
-        parts = path.split("/")  # "", "v1", "products", sku, "photos"[, id]
+        url = urlsplit(path)
+        parts = url.path.split("/")  # "", "v1", "products", sku, "photos"[, id]
         sku = unquote(parts[3])
-        kept = self.photos.setdefault(sku, [])
+        query = parse_qs(url.query)
+        store = str(body.get("store_id") or query.get("store_id", ["default"])[0])
+        kept = self.photos.setdefault((store, sku), [])
         if method == "GET":
             return 200, {"sku": sku, "photos": [_photo(i) for i in kept], "max": MAX_PHOTOS}
         if method == "DELETE":
@@ -197,7 +229,7 @@ class AiStandIn:
             if photo == no_item_jpeg_b64():
                 refused.append({"index": index, "reason": "no item found"})
             else:
-                kept.append(f"{sku.lower()}-{len(kept) + len(refused) + 1}")
+                kept.append(f"s{store}-{sku.lower()}-{len(kept) + len(refused) + 1}")
                 added.append({"index": index, "id": kept[-1]})
         answer = {
             "sku": sku,

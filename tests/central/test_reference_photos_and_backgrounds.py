@@ -163,7 +163,10 @@ def test_a_counters_background_is_forwarded_under_the_stores_name_for_it(
     )
     request = ai.requests[-1]
     assert request["path"] == f"/v1/counters/s{store['id']}-counter-1/background"
-    assert request["body"] == {"frames_b64": [tiny_jpeg_b64(1), tiny_jpeg_b64(2)]}
+    assert request["body"] == {
+        "frames_b64": [tiny_jpeg_b64(1), tiny_jpeg_b64(2)],
+        "store_id": str(store["id"]),
+    }
 
 
 def test_a_background_the_ai_refuses_is_422_with_its_reason(

@@ -41,6 +41,7 @@ class AiStandIn:
         self.requests: list[dict[str, Any]] = []
         self.photos: dict[tuple[str, str], list[str]] = {}  # (store, SKU) → photo ids
         self.backgrounds: dict[str, int] = {}  # counter → frames captured
+        self._photo_number = 0
         self.entered = threading.Event()  # set when a request arrives (to stage races)
         self.release = threading.Event()  # a `hold` request waits for this
         self.release.set()
@@ -229,7 +230,8 @@ class AiStandIn:
             if photo == no_item_jpeg_b64():
                 refused.append({"index": index, "reason": "no item found"})
             else:
-                kept.append(f"s{store}-{sku.lower()}-{len(kept) + len(refused) + 1}")
+                self._photo_number += 1  # ids are never reused, as the service's
+                kept.append(f"s{store}-{sku.lower()}-{self._photo_number}")
                 added.append({"index": index, "id": kept[-1]})
         answer = {
             "sku": sku,

@@ -14,6 +14,11 @@ const TEXT = {
     reason_REVIEW: "AI 확신 낮음", reason_UNKNOWN: "모르는 상품", reason_AI_UNAVAILABLE: "AI 응답 없음",
     noFrames: "보관된 사진이 없습니다.", photosUnavailable: "사진 목록을 불러올 수 없습니다.",
     saved: "저장되었습니다.", failed: "실패했습니다", frame: "사진",
+    bills: "계산서", billsTitle: "계산서", all: "전체", refresh: "새로고침", billsEmpty: "계산서가 없습니다.",
+    status_FAILED: "결제 실패", status_PENDING: "결제 대기", status_PAID: "결제 완료", status_VOIDED: "취소됨",
+    retry: "재결제", void: "취소", voidReason: "취소 사유", voidConfirm: "계산서 취소", cancel: "닫기",
+    voided: "계산서를 취소했습니다.", retryAtCounter: "재결제는 계산대에서 합니다: 직원 키로는 결제할 수 없습니다.",
+    history_VOID: "취소", history_RETRY: "재결제", reasonNeeded: "취소 사유를 입력하세요.",
   },
   en: {
     staff: "Staff", queue: "Reviews", products: "Products & photos", signout: "Sign out", signin: "Sign in",
@@ -27,6 +32,11 @@ const TEXT = {
     reason_REVIEW: "AI unsure", reason_UNKNOWN: "Unknown product", reason_AI_UNAVAILABLE: "AI did not answer",
     noFrames: "No archived photo.", photosUnavailable: "Photos could not be listed.",
     saved: "Saved.", failed: "Failed", frame: "Photo",
+    bills: "Bills", billsTitle: "Bills", all: "All", refresh: "Refresh", billsEmpty: "No bill yet.",
+    status_FAILED: "Payment failed", status_PENDING: "Payment pending", status_PAID: "Paid", status_VOIDED: "Voided",
+    retry: "Retry payment", void: "Void", voidReason: "Reason for voiding", voidConfirm: "Void the bill", cancel: "Close",
+    voided: "The bill was voided.", retryAtCounter: "Payments are retried at the counter: the staff key cannot take a payment.",
+    history_VOID: "Voided", history_RETRY: "Retried", reasonNeeded: "Say why the bill is voided.",
   },
 };
 const SURE = 0.9; // as Central's annotation: below this, in a run sent to review, an item is unsure
@@ -42,6 +52,7 @@ const state = {
   review: null,
   timer: null,
   blobs: [],
+  billStatus: "",
 };
 const $ = (sel) => document.querySelector(sel);
 const t = (key) => TEXT[state.lang][key] || TEXT.en[key] || key;
@@ -364,6 +375,80 @@ async function captureBackground() {
   input.value = "";
 }
 
+// ---- bills ---------------------------------------------------------------------------------
+
+const RETRYABLE = ["FAILED", "PENDING"];
+const locale = () => (state.lang === "ko" ? "ko-KR" : "en-GB");
+
+async function loadBills() {
+  const query = new URLSearchParams({ limit: "100" });
+  if (state.billStatus) query.set("status", state.billStatus);
+  const body = await api(`/api/v1/stores/${state.store}/bills?${query}`);
+  for (const b of document.querySelectorAll("#bill-filters button")) {
+    b.setAttribute("aria-pressed", String(b.dataset.status === state.billStatus));
+  }
+  const template = $("#bill-template");
+  $("#bill-list").replaceChildren(...body.bills.map((bill) => {
+    const li = template.content.firstElementChild.cloneNode(true);
+    li.dataset.bill = bill.id;
+    li.dataset.session = bill.session;
+    li.dataset.status = bill.payment_status;
+    li.querySelectorAll("[data-t]").forEach((el) => { el.textContent = t(el.dataset.t); });
+    li.querySelector(".time").textContent = new Date(bill.created_at).toLocaleString(locale(), {
+      month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+    });
+    li.querySelector(".where").textContent = `${bill.counter_id} · #${bill.id} · ${bill.session.slice(0, 8)}`;
+    li.querySelector(".bill-lines").replaceChildren(...bill.lines.map((line) => {
+      const item = document.createElement("li");
+      item.textContent = `${line.name} ×${line.count} · ${won(line.line_total_krw)}`;
+      return item;
+    }));
+    li.querySelector(".amount").textContent = won(bill.total_krw);
+    const status = li.querySelector(".status");
+    status.textContent = t(`status_${bill.payment_status}`);
+    status.className = `status badge ${bill.payment_status.toLowerCase()}`;
+    li.querySelector(".history").replaceChildren(...bill.history.map((h) => {
+      const item = document.createElement("li");
+      const when = new Date(h.at).toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit" });
+      const what = `${t(`history_${h.kind}`)}: ${t(`status_${h.from_status}`)} → ${t(`status_${h.payment_status}`)}`;
+      item.textContent = [when, what, h.actor, h.reason].filter(Boolean).join(" · ");
+      return item;
+    }));
+    // Paying again is the counter's (admin) task: the staff key may void a bill, never take a payment.
+    const retry = li.querySelector(".retry");
+    retry.hidden = !RETRYABLE.includes(bill.payment_status);
+    retry.disabled = true;
+    retry.title = t("retryAtCounter");
+    const voidButton = li.querySelector(".void");
+    const form = li.querySelector(".void-form");
+    voidButton.hidden = bill.payment_status === "VOIDED";
+    voidButton.addEventListener("click", () => { form.hidden = false; form.reason.focus(); });
+    li.querySelector(".cancel").addEventListener("click", () => { form.hidden = true; });
+    form.addEventListener("submit", (event) => { event.preventDefault(); voidBill(bill, form); });
+    return li;
+  }));
+  $("#bills-empty").hidden = body.bills.length > 0;
+}
+
+async function voidBill(bill, form) {
+  const reason = form.reason.value.trim();
+  if (!reason) { say(t("reasonNeeded")); return; }
+  const submit = form.querySelector("button[type=submit]");
+  submit.disabled = true;
+  try {
+    await api(`/api/v1/tray-sessions/${bill.session}/void`, {
+      method: "POST",
+      json: { reason, voided_by: state.reviewer },
+      headers: { "Idempotency-Key": `console-void-${bill.id}-${crypto.randomUUID()}` },
+    });
+    say(t("voided"), true);
+    await loadBills();
+  } catch (error) {
+    say(`${t("failed")}: ${error.message}`);
+    submit.disabled = false;
+  }
+}
+
 // ---- routing -------------------------------------------------------------------------------
 
 async function route() {
@@ -377,6 +462,9 @@ async function route() {
     } else if (page === "products") {
       show("products");
       await loadProductsPage();
+    } else if (page === "bills") {
+      show("bills");
+      await loadBills();
     } else {
       show("queue");
       await loadQueue();
@@ -393,6 +481,13 @@ $("#signout").addEventListener("click", signOut);
 $("#resolve").addEventListener("click", resolve);
 $("#product-search").addEventListener("input", search);
 $("#background-input").addEventListener("change", captureBackground);
+$("#bills-refresh").addEventListener("click", () => loadBills().catch((e) => say(e.message)));
+for (const b of document.querySelectorAll("#bill-filters button")) {
+  b.addEventListener("click", () => {
+    state.billStatus = b.dataset.status;
+    loadBills().catch((e) => say(e.message));
+  });
+}
 $("#lang").addEventListener("click", () => {
   state.lang = state.lang === "ko" ? "en" : "ko";
   localStorage.setItem("bakesight.lang", state.lang);

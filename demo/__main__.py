@@ -2,9 +2,10 @@
 
 Starts the AI service (the real pipeline on the CPU; `--mock` for the mock) and Central (embedded
 SQLite) as real processes on loopback, seeds the demo store from fixtures/catalog.json, registers
-each product's reference photos through Central, sends generated trays through Central (the
-runbook's §11 calls), prints each decision, bill and review, resolves one review (which teaches the
-AI) and checks out, shows that a tray scanned while the AI is down waits for staff, then stops both.
+each product's reference photos through Central (and seeds a branch store's own gallery from
+them), sends generated trays through Central (the runbook's §11 calls), prints each decision,
+bill and review, resolves one review (which teaches the AI) and checks out, shows that a tray
+scanned while the AI is down waits for staff, then stops both.
 With `--keep` both stay up after the flow (the AI restarted), that tray's review still open, and
 the staff console's address and key are printed, until Ctrl-C.
 """
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             for sku in skus:  # through Central, as staff register a product: no retraining
                 counter.register_photos(store["id"], sku, reference_photos(sku))
             print(f"registered  {REFERENCE_PHOTOS} reference photos of each product")
+            show_a_branch(counter, store, trays[0])
         print()
         code = run_counter(counter, store, trays, ai, ai_key)
         if code != 0 or not args.keep:
@@ -101,6 +103,18 @@ def main(argv: list[str] | None = None) -> int:
         for service in reversed(services):
             service.stop()
         print(f"services stopped; logs in {workdir}")
+
+
+def show_a_branch(counter: Counter, store: dict[str, Any], tray: Tray) -> None:
+    """A second store has its own gallery at the AI: it starts from the first store's photos."""
+    branch = counter.seed(CATALOG, code=f"{store['code']}-B", name=f"{store['name']} (branch)")
+    copied = counter.seed_gallery(branch["id"], store["id"])["copied"]
+    print(
+        f"store       {branch['code']}: its own gallery, seeded from {store['code']}"
+        f" ({sum(copied.values())} photos of {len(copied)} products)"
+    )
+    run = counter.infer(counter.open_session(branch["id"]), tray[1])["run"]
+    print(f"    tray {tray[0]} at {branch['code']} → {run['decision']} ({run['reason']})")
 
 
 def run_counter(

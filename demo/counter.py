@@ -32,10 +32,11 @@ class Counter:
             raise CentralError(f"{method} {path} answered {r.status_code}: {r.text[:300]}")
         return r.json()
 
-    def seed(self, catalog_path: Path) -> dict[str, Any]:
-        """Create the catalog's store and products through the API, as an operator would."""
+    def seed(self, catalog_path: Path, **store_fields: str) -> dict[str, Any]:
+        """Create the catalog's store (`store_fields` override its code, name…) and products
+        through the API, as an operator would."""
         catalog = json.loads(catalog_path.read_text(encoding="utf-8"))
-        store = self._call("POST", "/api/v1/stores", json=catalog["store"])
+        store = self._call("POST", "/api/v1/stores", json={**catalog["store"], **store_fields})
         for product in catalog["products"]:
             self._call("POST", f"/api/v1/stores/{store['id']}/products", json=product)
         return dict(store)
@@ -46,6 +47,16 @@ class Counter:
                 "POST",
                 f"/api/v1/stores/{store_id}/products/{sku}/photos",
                 json={"photos_b64": photos_b64},
+            )
+        )
+
+    def seed_gallery(self, store_id: int, from_store_id: int) -> dict[str, Any]:
+        """Copy another store's reference photos into the store's gallery at the AI."""
+        return dict(
+            self._call(
+                "POST",
+                f"/api/v1/stores/{store_id}/gallery/seed",
+                json={"from_store_id": from_store_id},
             )
         )
 

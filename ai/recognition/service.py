@@ -6,8 +6,9 @@ single inference thread, so the gallery never changes under a running recognitio
 
 Every store has its own gallery. This recognizer keeps them (`StoreGalleries`, one file) and hands
 the pipeline the request's store's gallery before each call; that is safe because every call runs
-in that one thread. The file is written after every change (all stores together: a store's
-gallery is a few hundred KB of crops, so a write stays small for the stores of a demo).
+in that one thread. The file is written whole after every change: an entry (a photo or a learned
+crop) takes about 26 KB (the demo's two stores, 151 entries: 3.9 MB), which suits a few stores;
+many more would want a file per store.
 """
 
 from __future__ import annotations

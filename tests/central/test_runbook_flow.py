@@ -111,7 +111,7 @@ def test_price_changes_after_billing_do_not_change_the_bill(
 
 
 def test_resolving_a_review_teaches_the_ai(
-    client: TestClient, session_uuid: str, ai: AiStandIn
+    client: TestClient, store: dict[str, Any], session_uuid: str, ai: AiStandIn
 ) -> None:
     ai.answer = answer("REVIEW", [("BAGEL-PLAIN", 1, 0.55)])
     r = client.post(
@@ -124,7 +124,9 @@ def test_resolving_a_review_teaches_the_ai(
         json={"reviewer": "kim", "items": items},
     )
     feedback = [req for req in ai.requests if req["path"] == "/v1/feedback"]
-    assert [f["body"] for f in feedback] == [{"tray_id": session_uuid, "items": items}]
+    assert [f["body"] for f in feedback] == [
+        {"tray_id": session_uuid, "items": items, "store_id": str(store["id"])}
+    ]
 
 
 def test_a_resolution_stands_when_the_ai_cannot_learn(

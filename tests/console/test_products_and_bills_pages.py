@@ -52,11 +52,15 @@ def test_a_products_photos_are_listed_deleted_and_added_from_the_page(
 
     scone.locator(f"[data-photo='{second}']").wait_for()
     assert scone.locator(".photo").count() == 2
+    assert scone.locator(".photo-count").inner_text() == "photos 2/5"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "staff-products.png"))
     assert page.locator("li.product[data-sku=CROISSANT] .photo").count() == 0
 
     scone.locator(f"[data-photo='{first}'] button[aria-label=Delete]").click()
     scone.locator(f"[data-photo='{first}']").wait_for(state="detached")
     assert scone.locator(".photo").count() == 1
+    assert scone.locator(".photo-count").inner_text() == "photos 1/5"
     assert _photo_ids(console, store, "SCONE") == [second]
 
     photo = _jpeg((200, 150, 90))

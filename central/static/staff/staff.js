@@ -18,7 +18,7 @@ const TEXT = {
     status_FAILED: "결제 실패", status_PENDING: "결제 대기", status_PAID: "결제 완료", status_VOIDED: "취소됨",
     retry: "재결제", void: "취소", voidReason: "취소 사유", voidConfirm: "계산서 취소", cancel: "닫기",
     voided: "계산서를 취소했습니다.", retryAtCounter: "재결제는 계산대에서 합니다: 직원 키로는 결제할 수 없습니다.",
-    history_VOID: "취소", history_RETRY: "재결제", reasonNeeded: "취소 사유를 입력하세요.",
+    history_VOID: "취소", history_RETRY: "재결제", reasonNeeded: "취소 사유를 입력하세요.", photoCount: "사진",
   },
   en: {
     staff: "Staff", queue: "Reviews", products: "Products & photos", signout: "Sign out", signin: "Sign in",
@@ -37,6 +37,7 @@ const TEXT = {
     retry: "Retry payment", void: "Void", voidReason: "Reason for voiding", voidConfirm: "Void the bill", cancel: "Close",
     voided: "The bill was voided.", retryAtCounter: "Payments are retried at the counter: the staff key cannot take a payment.",
     history_VOID: "Voided", history_RETRY: "Retried", reasonNeeded: "Say why the bill is voided.",
+    photoCount: "photos",
   },
 };
 const SURE = 0.9; // as Central's annotation: below this, in a run sent to review, an item is unsure
@@ -330,7 +331,11 @@ async function loadPhotos(li, sku) {
     box.textContent = t("photosUnavailable");
     return;
   }
-  box.replaceChildren(...(body.items || body.photos || []).map((photo) => {
+  const photos = body.items || body.photos || [];
+  const count = li.querySelector(".photo-count");
+  const showCount = (n) => { count.textContent = `${t("photoCount")} ${n}/${body.max ?? 5}`; };
+  showCount(photos.length);
+  box.replaceChildren(...photos.map((photo) => {
     const id = photo.photo_id ?? photo.id;
     const div = document.createElement("div");
     div.className = "photo";
@@ -347,8 +352,9 @@ async function loadPhotos(li, sku) {
     }
     const remove = button("✕", async () => {
       try {
-        await api(`${photoPath(sku)}/${encodeURIComponent(id)}`, { method: "DELETE" });
+        const left = await api(`${photoPath(sku)}/${encodeURIComponent(id)}`, { method: "DELETE" });
         div.remove();
+        showCount((left.photos || []).length);
       } catch (error) {
         say(`${t("failed")}: ${error.message}`);
       }

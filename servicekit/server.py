@@ -1,9 +1,10 @@
 """The HTTP server both services run: uvicorn on httptools, with a header-size cap and JSON 4xx.
 
 httptools sets no limit on the request line and headers: 100 MB of headers were read and answered
-200. Here the bytes that arrive before the headers are complete are counted, and past
-`MAX_HEADER_BYTES` the answer is 431 and the connection closes. uvicorn's own answers to a request
-it cannot parse are text/plain; here they are the same JSON error body the applications send.
+200. Here the bytes that arrive before the headers are complete are counted, and past the
+service's `MAX_HEADER_BYTES` setting (64 KiB by default) the answer is 431 and the connection
+closes. uvicorn's own answers to a request it cannot parse are text/plain; here they are the same
+JSON error body the applications send.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-# Browsers and proxies send a few KiB; Cloud Run's front end refuses above 64 KiB anyway.
-MAX_HEADER_BYTES = 64 * 1024
+from servicekit.settings import DEFAULT_MAX_HEADER_BYTES
+
+MAX_HEADER_BYTES = DEFAULT_MAX_HEADER_BYTES
 
 
 # How long a refused client may keep sending before its connection is closed.
@@ -83,6 +85,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def run(app: Any, **options: Any) -> None:
+def guarded_protocol(max_header_bytes: int) -> type[GuardedHttpProtocol]:
+    """The guarded protocol with this cap on the request line and headers."""
+    return type(
+        "GuardedHttpProtocol", (GuardedHttpProtocol,), {"max_header_bytes": max_header_bytes}
+    )
+
+
+def run(app: Any, max_header_bytes: int = MAX_HEADER_BYTES, **options: Any) -> None:
     """uvicorn.run with the guarded protocol; options as uvicorn.run takes them."""
-    uvicorn.run(app, http=GuardedHttpProtocol, **options)
+    uvicorn.run(app, http=guarded_protocol(max_header_bytes), **options)

@@ -1,4 +1,4 @@
-"""The request log: one JSON line per request that a client cannot forge, break or fill with keys."""
+"""The request log: one JSON line per request, which a client cannot forge or fill with keys."""
 
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ class ApiError(Exception):
         merged = {**(details or {}), **more}
         self.details = {k: v for k, v in merged.items() if k not in _RESERVED}
 
-    def body(self) -> dict[str, object]:
+    def body(self) -> dict[str, Any]:
         return error_body(self.code, self.message, **self.details)
 
     def response(self) -> JSONResponse:
@@ -57,7 +57,7 @@ class ApiError(Exception):
         return response
 
 
-def error_body(code: str, message: str, /, **details: object) -> dict[str, object]:
+def error_body(code: str, message: str, /, **details: object) -> dict[str, Any]:
     return {"error": code, "message": message, **details}
 
 

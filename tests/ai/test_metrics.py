@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
+from ai.mock import MockRecognizer
 from tests.ai import images
 from tests.ai.conftest import AUTH, infer
 
@@ -52,3 +54,24 @@ def test_metrics_need_no_key_and_every_other_route_still_does(client):
     assert client.get("/metrics").headers["content-type"].startswith("text/plain")
     assert client.get("/ready").status_code == 401
     assert client.post("/v1/feedback", json={}).status_code == 401
+
+
+class _StagedMock(MockRecognizer):
+    """The mock reporting the real pipeline's stage names (and one no series is kept for)."""
+
+    def postprocess(self, raw, request):
+        recognition = super().postprocess(raw, request)
+        stages = {"preprocess": 3.0, "segment": 12.0, "embed": 40.0, "match": 0.5, "fuse": 1.0}
+        return dataclasses.replace(recognition, timings_ms={**stages, "debug_extra": 1.0})
+
+
+def test_the_pipelines_stages_each_get_a_histogram_and_unknown_names_none(make_client):
+    client = make_client(_StagedMock())
+
+    assert infer(client, [images.png()]).status_code == 200
+
+    metrics = client.get("/metrics").text
+    for stage in ("decode", "preprocess", "segment", "embed", "match", "fuse", "total"):
+        assert sample(metrics, "ai_recognition_stage_seconds_count", stage=stage) == 1, stage
+    assert sample(metrics, "ai_recognition_stage_seconds_sum", stage="embed") == 0.04
+    assert "debug_extra" not in metrics

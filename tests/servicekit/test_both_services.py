@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -205,3 +206,76 @@ def test_every_settings_problem_is_one_line_from_both_clis() -> None:
     for run in (central_run, ai_run):
         assert "Traceback" not in run.stdout + run.stderr
     assert "sk-7chr" not in central_run.stderr  # a key is never quoted back
+
+
+def stalled_post(app: Any, path: str, key: str) -> tuple[int, dict[str, Any]]:
+    """POST a body that stops arriving after its first bytes; the app's answer."""
+    sent: list[dict[str, Any]] = []
+
+    async def run() -> None:
+        first = True
+
+        async def receive() -> dict[str, Any]:
+            nonlocal first
+            if first:
+                first = False
+                return {"type": "http.request", "body": b'{"frames_b64": [', "more_body": True}
+            await asyncio.sleep(3600)
+            raise AssertionError("unreachable")
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"x-admin-key", key.encode()), (b"content-type", b"application/json")],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
+        }
+        await asyncio.wait_for(app(scope, receive, send), timeout=10)
+
+    asyncio.run(run())
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return sent[0]["status"], json.loads(body)
+
+
+def test_each_services_upload_limits_come_from_its_settings(tmp_path: Path) -> None:
+    ai_settings = ai.settings.load_settings(
+        {
+            "AI_ADMIN_KEY": "shared-ai-key",
+            "AI_MOCK_MODE": "1",
+            "AI_UPLOAD_READ_TIMEOUT_SECONDS": "0.1",
+        }
+    )
+    central_settings = central.settings.load_settings(
+        central_env(tmp_path, UPLOAD_READ_TIMEOUT_SECONDS="0.1")
+    )
+    ai_status, ai_body = stalled_post(ai.app.create_app(ai_settings), "/v1/infer", "shared-ai-key")
+    central_status, central_body = stalled_post(
+        central.app.create_app(central_settings), "/api/v1/tray-sessions", "central-admin-key"
+    )
+    assert (ai_status, ai_body["error"], ai_body["max"]) == (408, "request_timeout", 0.1)
+    assert ai_body["limit"] == "AI_UPLOAD_READ_TIMEOUT_SECONDS"
+    assert (central_status, central_body["error"], central_body["max"]) == (
+        408,
+        "request_timeout",
+        0.1,
+    )
+
+
+def test_the_staff_key_may_come_as_a_bearer_token_and_keeps_its_limits(tmp_path: Path) -> None:
+    settings = central.settings.load_settings(central_env(tmp_path, STAFF_KEY="staff-key-1234"))
+    bearer = {"Authorization": "Bearer staff-key-1234"}
+    with TestClient(central.app.create_app(settings)) as client:
+        assert client.get("/api/v1/stores", headers=bearer).status_code == 200
+        refused = client.post("/api/v1/stores", headers=bearer, json={"code": "S", "name": "s"})
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "forbidden" and refused.json()["role"] == "staff"

@@ -45,17 +45,16 @@ def _serve(host: str | None, port: int | None) -> int:
     try:
         settings = load_settings()
     except SettingsError as error:
-        print(error, file=sys.stderr)
+        print(error, file=sys.stderr)  # one line naming every problem
         return CONFIG_ERROR
-    import logging
-
     import servicekit.server
     from ai.app import create_app
     from ai.device import DeviceError
     from ai.factory import PipelineMissing
+    from servicekit.logs import configure_logging
 
-    # uvicorn configures only its own loggers; without this the service's lines would be dropped.
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s:     %(message)s")
+    # JSON lines on stdout (journald, then the Ops Agent, reads them); uvicorn's own loggers too.
+    configure_logging(settings.log_level)
     try:
         app = create_app(settings)
     except (PipelineMissing, DeviceError) as error:
@@ -63,9 +62,13 @@ def _serve(host: str | None, port: int | None) -> int:
         return CONFIG_ERROR
     servicekit.server.run(
         app,
+        max_header_bytes=settings.http_limits.max_header_bytes,
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,
+        # The request log middleware writes the access line, without the query string.
+        access_log=False,
+        log_config=None,
         proxy_headers=False,
     )
     return 0

@@ -9,19 +9,20 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from ai import endpoints, references
 from ai.allocator import keep_freed_memory
-from ai.auth import AdminKeyMiddleware
-from ai.errors import ApiError, api_error, http_error, server_error
+from ai.errors import exception_handlers
 from ai.factory import build_recognizer
 from ai.frames import FrameLimits
+from ai.metrics import Metrics
 from ai.recognizer import Recognizer
 from ai.settings import Settings
 from ai.trays import TrayMemory
+from servicekit.auth import AdminKeyMiddleware
+from servicekit.logs import RequestLogMiddleware
 from servicekit.uploads import UploadGuardMiddleware, UploadLimits
 
 log = logging.getLogger("ai")
@@ -38,20 +39,25 @@ routes = [
     Route("/v1/feedback", endpoints.feedback, methods=["POST"]),
 ]
 
-exception_handlers = {
-    ApiError: api_error,
-    HTTPException: http_error,
-    Exception: server_error,
-}
+# Without a key: liveness, and the metrics a scraper on the VPC or the VM reads (counts and
+# latencies, nothing secret; the VM has no external IP and the firewall admits only Central).
+OPEN_PATHS = frozenset({"/health", "/metrics"})
 
 
 def create_app(settings: Settings, recognizer: Recognizer | None = None) -> Starlette:
     """The service for these settings; the recognizer is built now and loaded in the lifespan."""
     recognizer = recognizer if recognizer is not None else build_recognizer(settings)
+    metrics = Metrics()
+    app_routes = [*routes, Route("/metrics", metrics.endpoint, methods=["GET"])]
     middleware = [
         Middleware(
-            AdminKeyMiddleware, admin_key=str(settings.admin_key), open_paths=frozenset({"/health"})
+            RequestLogMiddleware,
+            access_logger="ai.access",
+            metrics=metrics,
+            routes=app_routes,
+            gcp_project=settings.gcp_project,
         ),
+        Middleware(AdminKeyMiddleware, admin_key=str(settings.admin_key), open_paths=OPEN_PATHS),
         Middleware(UploadGuardMiddleware, limits=_upload_limits(settings)),
     ]
 
@@ -83,22 +89,24 @@ def create_app(settings: Settings, recognizer: Recognizer | None = None) -> Star
             loading.cancel()
             app.state.inference_pool.shutdown(wait=False, cancel_futures=True)
 
-    return Starlette(
-        routes=routes,
+    app = Starlette(
+        routes=app_routes,
         middleware=middleware,
         exception_handlers=exception_handlers,
         lifespan=lifespan,
     )
+    app.state.metrics = metrics
+    return app
 
 
 def _upload_limits(settings: Settings) -> UploadLimits:
     """Bodies bounded as docs/ai-contract.md says; Central sends at most a few at once."""
-    return UploadLimits(
-        max_body_bytes=settings.max_body_bytes,
-        max_concurrent=8,
+    return UploadLimits.from_settings(
+        settings.http_limits,
         body_limit_name="AI_MAX_BODY_BYTES",
+        concurrency_name="AI_MAX_CONCURRENT_UPLOADS",
+        timeout_name="AI_UPLOAD_READ_TIMEOUT_SECONDS",
         too_large_code="body_too_large",
-        error_body=lambda code, message, limit: ApiError(0, code, message, limit=limit).body(),
     )
 
 

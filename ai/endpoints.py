@@ -70,6 +70,7 @@ async def infer(request: Request) -> JSONResponse:
         raise ApiError(
             500, "invalid_recognition", "the recognizer produced an invalid answer"
         ) from violation
+    state.metrics.observe_recognition(timings, answer["decision"])
     log.info(
         "request %s: %s, %d item kinds, %d frames, %.1f ms",
         body.request_id,

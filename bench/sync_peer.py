@@ -75,7 +75,7 @@ def create_app() -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
             else:
                 status, body = 404, {"error": "not_found", "message": f"no route {method} {path}"}
         except ApiError as exc:
-            status, body = exc.status, {"error": exc.code, "message": exc.message, **exc.details}
+            status, body = exc.status_code, exc.body()
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         start_response(
             f"{status} {'OK' if status < 400 else 'Error'}",

@@ -11,9 +11,9 @@ from typing import Any
 
 from central import migrations
 from central.db import UNAVAILABLE_ERRORS, Database
-from central.logs import configure_logging
 from central.seed import DEFAULT_CATALOG, seed
 from central.settings import Settings, SettingsError, load_settings
+from servicekit.logs import configure_logging
 
 # What a database that is not there looks like, with or without SQLAlchemy's wrapping.
 UNREACHABLE: tuple[type[Exception], ...] = (OSError, ConnectionError, *UNAVAILABLE_ERRORS)
@@ -31,11 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     seed_cmd.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
     args = parser.parse_args(argv)
 
-    configure_logging()
+    # httpx logs every call to the AI at INFO; Central's own lines already say what happened.
+    configure_logging(quiet=("httpx",))
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print(f"central: configuration error: {exc}", file=sys.stderr)
+        print(exc, file=sys.stderr)  # one line naming every problem; nothing to retry
         return 2
     if args.command == "serve":
         import servicekit.server
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
         servicekit.server.run(
             create_app(settings),
+            max_header_bytes=settings.http_limits.max_header_bytes,
             host=args.host,
             port=settings.port,
             proxy_headers=True,

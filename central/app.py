@@ -25,14 +25,14 @@ from central import (
     trays,
 )
 from central.ai_client import AIClient, Timeouts
-from central.auth import AdminKeyMiddleware
+from central.auth import AdminKeyMiddleware, key_middleware_options
 from central.db import Database
 from central.errors import exception_handlers
 from central.idempotency import lease_for
 from central.inference import sweep_forever
-from central.logs import RequestLogMiddleware
 from central.metrics import Metrics
 from central.settings import Settings, load_settings
+from servicekit.logs import RequestLogMiddleware
 from servicekit.uploads import UploadGuardMiddleware, UploadLimits
 
 log = logging.getLogger("central")
@@ -100,16 +100,20 @@ def create_app(
     ]
     middleware = [
         Middleware(
-            RequestLogMiddleware, metrics=metrics, routes=routes, gcp_project=settings.gcp_project
+            RequestLogMiddleware,
+            access_logger="central.access",
+            metrics=metrics,
+            routes=routes,
+            gcp_project=settings.gcp_project,
         ),
         Middleware(
             AdminKeyMiddleware,
-            admin_key=str(settings.admin_key),
-            staff_key=str(settings.staff_key) if settings.staff_key is not None else None,
+            **key_middleware_options(
+                str(settings.admin_key),
+                str(settings.staff_key) if settings.staff_key is not None else None,
+            ),
         ),
-        Middleware(
-            UploadGuardMiddleware, limits=UploadLimits(max_body_bytes=settings.max_body_bytes)
-        ),
+        Middleware(UploadGuardMiddleware, limits=UploadLimits.from_settings(settings.http_limits)),
     ]
     app = Starlette(
         routes=routes,

@@ -1,56 +1,33 @@
-"""Keys on everything under /api/v1, compared in constant time.
+"""Keys on everything under /api/v1, compared in constant time (servicekit's middleware).
 
 `X-ADMIN-KEY` (ADMIN_KEY) may do everything; `X-STAFF-KEY` (STAFF_KEY, when set) what
-`central.roles` allows staff — anything else is 403, naming the admin key it needs.
+`central.roles` allows staff — anything else is 403, naming the admin key it needs. Either key may
+also come as `Authorization: Bearer <key>`.
 """
 
 from __future__ import annotations
 
-import hmac
+from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from central.errors import error_response
 from central.roles import Role, staff_may
+from servicekit.auth import AdminKeyMiddleware, LesserKey
 
 PROTECTED_PREFIX = "/api/v1"
 
+STAFF_REFUSAL = (
+    "the staff key may not do this (stores, products and prices, opening, "
+    "scanning and billing trays need the admin key)"
+)
 
-class AdminKeyMiddleware:
-    def __init__(self, app: ASGIApp, admin_key: str, staff_key: str | None = None) -> None:
-        self.app = app
-        self._key = admin_key.encode()
-        self._staff_key = staff_key.encode() if staff_key else None
 
-    def _role(self, headers: dict[bytes, bytes]) -> Role | None:
-        if hmac.compare_digest(headers.get(b"x-admin-key", b""), self._key):
-            return Role.ADMIN
-        staff = headers.get(b"x-staff-key")
-        if self._staff_key is not None and staff is not None:
-            if hmac.compare_digest(staff, self._staff_key):
-                return Role.STAFF
-        return None
+def key_middleware_options(admin_key: str, staff_key: str | None) -> dict[str, Any]:
+    """The keyword arguments of `Middleware(AdminKeyMiddleware, ...)` for Central."""
+    staff = (
+        LesserKey(Role.STAFF.value, "X-STAFF-KEY", staff_key, staff_may, STAFF_REFUSAL)
+        if staff_key
+        else None
+    )
+    return {"admin_key": admin_key, "protected_prefix": PROTECTED_PREFIX, "lesser_key": staff}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(PROTECTED_PREFIX):
-            role = self._role(dict(scope["headers"]))
-            if role is None:
-                response = error_response(
-                    401,
-                    "unauthorized",
-                    "a valid X-ADMIN-KEY (or X-STAFF-KEY) header is required",
-                )
-                await response(scope, receive, send)
-                return
-            if role == Role.STAFF and not staff_may(scope["method"], scope["path"]):
-                response = error_response(
-                    403,
-                    "forbidden",
-                    "the staff key may not do this (stores, products and prices, opening, "
-                    "scanning and billing trays need the admin key)",
-                    role=role.value,
-                )
-                await response(scope, receive, send)
-                return
-            scope.setdefault("state", {})["role"] = role.value
-        await self.app(scope, receive, send)
+
+__all__ = ["PROTECTED_PREFIX", "AdminKeyMiddleware", "key_middleware_options"]

@@ -1,35 +1,17 @@
-"""Prometheus metrics, served at /metrics."""
+"""Prometheus metrics, served at /metrics: servicekit's request metrics and Central's own."""
 
 from __future__ import annotations
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-)
-from starlette.requests import Request
-from starlette.responses import Response
+from prometheus_client import Counter, Histogram
+
+from servicekit.metrics import HttpMetrics
 
 
-class Metrics:
+class Metrics(HttpMetrics):
     """One registry per app, so two apps in one process (tests, benchmarks) do not collide."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "central_http_requests_total",
-            "HTTP requests by route and status",
-            ["method", "route", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "central_http_request_duration_seconds",
-            "HTTP request latency by route",
-            ["method", "route"],
-            registry=self.registry,
-        )
+        super().__init__("central")
         self.ai_calls = Counter(
             "central_ai_calls_total",
             "Calls to the AI service by outcome (OK or the failure)",
@@ -52,6 +34,3 @@ class Metrics:
             ["cause"],
             registry=self.registry,
         )
-
-    async def endpoint(self, request: Request) -> Response:
-        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

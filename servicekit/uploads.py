@@ -4,7 +4,9 @@ A stalled upload (a client that sends a few bytes and waits) holds a connection 
 eight of them cost the AI service ~500 MiB. So a body must arrive within a deadline, no single read
 may wait longer than `read_timeout_s`, at most `max_concurrent` bodies are in flight at once, and a
 body over `max_body_bytes` is refused from its Content-Length or as soon as it grows past it. A
-client that disconnects mid-upload is one INFO line: that is the client's doing, not a 500.
+client that disconnects mid-upload gets no answer and no error: that is the client's doing, not a
+500 (the request log's line says so, at INFO, with status 499). Each service sets these limits
+from its settings (`servicekit.settings.read_http_limits`).
 
 Answers: 413 (too large), 408 (too slow), 503 with Retry-After (too many uploads at once), each a
 JSON error body naming the limit.
@@ -15,23 +17,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from servicekit.errors import error_response
+from servicekit.settings import (
+    DEFAULT_UPLOAD_DEADLINE_S,
+    DEFAULT_UPLOAD_READ_TIMEOUT_S,
+    HttpLimits,
+)
+
 log = logging.getLogger("servicekit.uploads")
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-
-
-# (code, message, limit name) -> the service's JSON error body; "max" is added to it.
-ErrorBody = Callable[[str, str, str], dict[str, object]]
-
-
-def plain_error_body(code: str, message: str, limit: str) -> dict[str, object]:
-    return {"error": code, "message": message, "limit": limit}
 
 
 @dataclass(frozen=True)
@@ -39,14 +39,24 @@ class UploadLimits:
     """What one service allows; `names` are the settings a client-facing message points to."""
 
     max_body_bytes: int
-    read_timeout_s: float = 10.0
-    body_deadline_s: float = 60.0
+    read_timeout_s: float = DEFAULT_UPLOAD_READ_TIMEOUT_S
+    body_deadline_s: float = DEFAULT_UPLOAD_DEADLINE_S
     max_concurrent: int = 16
     body_limit_name: str = "max_body_bytes"
     concurrency_name: str = "max_concurrent_uploads"
     timeout_name: str = "upload_read_timeout_s"
     too_large_code: str = "payload_too_large"
-    error_body: ErrorBody = plain_error_body
+
+    @classmethod
+    def from_settings(cls, limits: HttpLimits, **names: str) -> UploadLimits:
+        """The limits the settings read; `names` as the fields above (`body_limit_name`, …)."""
+        return cls(
+            max_body_bytes=limits.max_body_bytes,
+            read_timeout_s=limits.upload_read_timeout_s,
+            body_deadline_s=limits.upload_deadline_s,
+            max_concurrent=limits.max_concurrent_uploads,
+            **names,
+        )
 
 
 class _Refused(Exception):
@@ -76,7 +86,7 @@ class UploadGuardMiddleware:
             await refused.response(scope, receive, send)
             return
         except _Disconnected:
-            log.info(
+            log.debug(
                 "client disconnected during upload",
                 extra={"method": scope["method"], "path": scope.get("path")},
             )
@@ -158,5 +168,4 @@ class UploadGuardMiddleware:
         return response
 
     def _error(self, status: int, code: str, message: str, limit: str, most: float) -> JSONResponse:
-        body = {**self.limits.error_body(code, message, limit), "max": most}
-        return JSONResponse(body, status_code=status)
+        return error_response(status, code, message, limit=limit, max=most)

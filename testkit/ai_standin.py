@@ -250,7 +250,11 @@ def _photo(photo_id: str) -> dict[str, str]:
 
 
 def _error(error: str, message: str, limit: str | None = None) -> dict[str, Any]:
-    return {"error": error, "message": message, "frame": None, "limit": limit}
+    """The AI's error body: `limit` only where one applies, as the service answers."""
+    body: dict[str, Any] = {"error": error, "message": message}
+    if limit is not None:
+        body["limit"] = limit
+    return body
 
 
 def default_answer(body: dict[str, Any]) -> dict[str, Any]:

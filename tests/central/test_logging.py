@@ -8,7 +8,7 @@ import logging
 import pytest
 from starlette.testclient import TestClient
 
-from central.logs import CloudLoggingFormatter
+from servicekit.logs import CloudLoggingFormatter
 from testkit.ai_standin import AiStandIn, tiny_png
 from tests.central.conftest import ADMIN_KEY
 
@@ -24,7 +24,8 @@ def json_lines(caplog: pytest.LogCaptureFixture):
     return lines
 
 
-def test_one_access_line_per_request(client: TestClient, json_lines) -> None:
+def test_one_access_line_per_request(make_client, json_lines) -> None:
+    client = make_client(GOOGLE_CLOUD_PROJECT="bakesight-demo")
     r = client.get(
         "/api/v1/stores",
         headers={
@@ -38,7 +39,10 @@ def test_one_access_line_per_request(client: TestClient, json_lines) -> None:
     assert line["severity"] == "INFO" and line["message"] == "GET /api/v1/stores 200"
     assert line["request_id"] == "req-abc" == r.headers["x-request-id"]
     assert line["httpRequest"]["status"] == 200 and line["httpRequest"]["requestMethod"] == "GET"
-    assert line["logging.googleapis.com/trace"].endswith("0af7651916cd43dd8448eb211c80319c")
+    assert (
+        line["logging.googleapis.com/trace"]
+        == "projects/bakesight-demo/traces/0af7651916cd43dd8448eb211c80319c"
+    )
     assert line["logging.googleapis.com/spanId"] == "b7ad6b7169203331"
 
 

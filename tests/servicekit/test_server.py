@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from servicekit.server import MAX_HEADER_BYTES, GuardedHttpProtocol
+from servicekit.server import MAX_HEADER_BYTES, GuardedHttpProtocol, guarded_protocol
 
 
 async def echo(request: Request) -> JSONResponse:
@@ -24,11 +24,21 @@ async def echo(request: Request) -> JSONResponse:
 
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
+    yield from serve(GuardedHttpProtocol)
+
+
+@pytest.fixture(scope="module")
+def small_cap_port() -> Iterator[int]:
+    """A server whose MAX_HEADER_BYTES setting is 2 KiB."""
+    yield from serve(guarded_protocol(2048))
+
+
+def serve(protocol: type[GuardedHttpProtocol]) -> Iterator[int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         free = s.getsockname()[1]
     app = Starlette(routes=[Route("/echo", echo, methods=["POST"])])
-    config = uvicorn.Config(app, host="127.0.0.1", port=free, http=GuardedHttpProtocol)
+    config = uvicorn.Config(app, host="127.0.0.1", port=free, http=protocol)
     config.log_config = None
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -85,3 +95,11 @@ def test_an_unparsable_request_is_a_json_400(port: int) -> None:
     status, headers, body = exchange(port, b"NOT HTTP AT ALL\r\n\r\n")
     assert status == 400 and headers["content-type"] == "application/json"
     assert json.loads(body)["error"] == "bad_request"
+
+
+def test_the_header_cap_is_the_services_setting(small_cap_port: int) -> None:
+    filler = b"x-filler: " + b"a" * 3000 + b"\r\n"
+    status, _, body = exchange(small_cap_port, request(b"{}", filler))
+    assert status == 431 and json.loads(body)["max"] == 2048
+    status, _, _ = exchange(small_cap_port, request(b"{}", b"x-small: " + b"a" * 1000 + b"\r\n"))
+    assert status == 200

@@ -130,30 +130,27 @@ def test_uploads_past_the_concurrency_cap_are_a_503_to_retry() -> None:
     assert after[0] == 200 and app.bodies == [b"c"]
 
 
-def test_a_client_that_disconnects_mid_upload_is_one_info_line(
+def test_a_client_that_disconnects_mid_upload_gets_no_answer_and_no_error_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     app = App()
     with caplog.at_level(logging.DEBUG):
         assert asyncio.run(call(guard(app), client(b"ab", disconnect=True))) is None
     records = [r for r in caplog.records if r.name == "servicekit.uploads"]
+    # The request log's access line is the one INFO line (servicekit.logs); here only a DEBUG.
     assert [(r.levelname, r.getMessage(), r.exc_info) for r in records] == [
-        ("INFO", "client disconnected during upload", None)
+        ("DEBUG", "client disconnected during upload", None)
     ]
     assert app.bodies == []
 
 
-def test_the_service_names_its_own_limit_and_error_shape() -> None:
+def test_the_service_names_its_own_limit_in_the_common_error_body() -> None:
     app = App()
-    limits = {
-        "body_limit_name": "AI_MAX_BODY_BYTES",
-        "too_large_code": "body_too_large",
-        "error_body": lambda code, message, limit: {"error": code, "frame": None, "limit": limit},
-    }
+    limits = {"body_limit_name": "AI_MAX_BODY_BYTES", "too_large_code": "body_too_large"}
     _, _, body = asyncio.run(call(guard(app, **limits), client(b"x" * 200)))
     assert body == {
         "error": "body_too_large",
-        "frame": None,
+        "message": "the request body exceeds AI_MAX_BODY_BYTES (100 bytes)",
         "limit": "AI_MAX_BODY_BYTES",
         "max": 100,
     }

@@ -1,0 +1,249 @@
+"""One JSON object per log line in Cloud Logging's shape, and one access line per request.
+
+Both services log through `CloudLoggingFormatter`: `severity`, `message`, `logger`, `time`, the
+record's extras, and `stack_trace` for exceptions. `RequestLogMiddleware` gives every request an
+id (the client's `X-Request-Id` only when it is 1-128 letters, digits, `.`, `_` or `-`: a value
+with a newline or a quote could otherwise forge a line or a field), times it, counts it, and logs
+one line with the method, the path without its query string (a key sent as `?key=` never reaches
+the log), the status and the latency, joined to the request's trace when Cloud Run sent one and a
+project is configured. Headers, bodies, keys and frames are never logged.
+
+A client that leaves before the answer is complete (it timed out while the model ran) is the
+client's doing: the line is INFO with status 499, not an ERROR, and it is not counted as a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from starlette.requests import ClientDisconnect
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from servicekit.metrics import HttpMetrics
+
+_SEVERITY = {
+    "DEBUG": "DEBUG",
+    "INFO": "INFO",
+    "WARNING": "WARNING",
+    "ERROR": "ERROR",
+    "CRITICAL": "CRITICAL",
+}
+_STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
+
+# The status nginx and others log for "the client closed the connection before the answer".
+CLIENT_CLOSED = 499
+
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_HEX = re.compile(r"[0-9a-fA-F]+")
+
+
+class CloudLoggingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "severity": _SEVERITY.get(record.levelname, "DEFAULT"),
+            "message": record.getMessage(),
+            "logger": record.name,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS})
+        if record.exc_info:
+            entry["stack_trace"] = self.formatException(record.exc_info)
+        # json.dumps escapes newlines and control characters: one record is always one line.
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def configure_logging(level: int | str = logging.INFO, quiet: Iterable[str] = ()) -> None:
+    """Every logger (uvicorn's included) to stdout as JSON lines; `quiet` ones at WARNING."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(CloudLoggingFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper() if isinstance(level, str) else level)
+    for name in quiet:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def safe_request_id(raw: bytes | None) -> str | None:
+    """The client's request id when it is safe to log and echo; None otherwise."""
+    if not raw:
+        return None
+    text = raw.decode("latin-1")
+    return text if _SAFE_REQUEST_ID.fullmatch(text) else None
+
+
+class _Exchange:
+    """What happened on the wire: whether the body is in, the answer out, the client gone."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.body_done = False
+        self.response_done = False
+        self.client_gone = False
+        self.left = asyncio.Event()
+        self.watcher: asyncio.Task[None] | None = None
+
+    def _saw_disconnect(self) -> None:
+        if not self.response_done:
+            self.client_gone = True
+        self.left.set()
+
+    async def receive(self) -> Message:
+        if self.body_done:
+            # The body is in: all that can still arrive is the client leaving (see _watch).
+            await self.left.wait()
+            return {"type": "http.disconnect"}
+        message = await self._receive()
+        if message["type"] == "http.disconnect":
+            self._saw_disconnect()
+        elif not message.get("more_body", False):
+            self.body_done = True
+            self.watcher = asyncio.create_task(self._watch())
+        return message
+
+    async def _watch(self) -> None:
+        # After the body the server's receive() returns only when the client disconnects or the
+        # answer is complete; the latter is not the client leaving.
+        message = await self._receive()
+        if message["type"] == "http.disconnect":
+            self._saw_disconnect()
+
+    async def stop(self) -> None:
+        if self.watcher is not None and not self.watcher.done():
+            self.watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.watcher
+
+
+class RequestLogMiddleware:
+    """Assign a request id, time the request, log one line and count it."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        access_logger: str,
+        metrics: HttpMetrics | None = None,
+        routes: Sequence[BaseRoute] = (),
+        gcp_project: str = "",
+    ) -> None:
+        self.app = app
+        self.log = logging.getLogger(access_logger)
+        self.metrics = metrics
+        self.routes = routes
+        self.gcp_project = gcp_project
+
+    def _route_template(self, scope: Scope) -> str:
+        """The route's path template: a bounded metric label, unlike the raw path."""
+        route = scope.get("route")
+        if route is None:  # answered before routing (auth, size limit): match it here
+            route = next((r for r in self.routes if r.matches(scope)[0] != Match.NONE), None)
+        return getattr(route, "path", None) or "unmatched"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        request_id = safe_request_id(headers.get(b"x-request-id")) or uuid.uuid4().hex
+        scope["request_id"] = request_id
+        exchange = _Exchange(receive)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                exchange.response_done = True
+            await send(message)
+
+        try:
+            await self.app(scope, exchange.receive, send_with_id)
+        except (ClientDisconnect, OSError):
+            if not exchange.client_gone:
+                raise
+        finally:
+            await exchange.stop()
+            if exchange.client_gone:
+                status = CLIENT_CLOSED
+            self._log(scope, headers, request_id, status, time.perf_counter() - started)
+
+    def _log(
+        self,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        request_id: str,
+        status: int,
+        elapsed: float,
+    ) -> None:
+        route = self._route_template(scope)
+        method = scope["method"]
+        if self.metrics is not None:
+            self.metrics.observe(method, route, status, elapsed)
+        entry: dict[str, Any] = {
+            "request_id": request_id,
+            "route": route,
+            "httpRequest": {
+                "requestMethod": method,
+                "requestUrl": scope["path"],  # the path alone: the query string may hold a key
+                "status": status,
+                "latency": f"{elapsed:.6f}s",
+                "userAgent": headers.get(b"user-agent", b"").decode("latin-1")[:200],
+                "remoteIp": (scope.get("client") or ("", 0))[0],
+            },
+        }
+        entry.update(trace_fields(headers, self.gcp_project))
+        message = f"{method} {scope['path']} {status}"
+        if status == CLIENT_CLOSED:
+            level = logging.INFO
+            message += " (the client closed the connection before the answer)"
+        elif status >= 500:
+            level = logging.ERROR
+        elif status >= 400:
+            level = logging.WARNING
+        else:
+            level = logging.INFO
+        self.log.log(level, message, extra=entry)
+
+
+def trace_fields(headers: dict[bytes, bytes], project: str) -> dict[str, Any]:
+    """Cloud Logging's trace fields from `traceparent` or `X-Cloud-Trace-Context`, given a project.
+
+    The trace field must name the project (`projects/P/traces/T`) for the console to join the
+    line to its trace; without a project there is nothing useful to write.
+    """
+    if not project:
+        return {}
+    trace_id = span_id = None
+    sampled = False
+    if b"traceparent" in headers:  # W3C: 00-<trace>-<span>-<flags>
+        parts = headers[b"traceparent"].decode("latin-1").split("-")
+        if len(parts) == 4 and len(parts[1]) == 32:
+            trace_id, span_id, sampled = parts[1], parts[2], parts[3].endswith("1")
+    elif b"x-cloud-trace-context" in headers:  # TRACE_ID/SPAN_ID;o=1
+        value = headers[b"x-cloud-trace-context"].decode("latin-1")
+        trace_part, _, options = value.partition(";")
+        trace_id, _, span_id = trace_part.partition("/")
+        sampled = options.strip() == "o=1"
+    if not trace_id or len(trace_id) > 32 or not _HEX.fullmatch(trace_id):
+        return {}
+    out: dict[str, Any] = {"logging.googleapis.com/trace": f"projects/{project}/traces/{trace_id}"}
+    if span_id and len(span_id) <= 32 and span_id.isalnum() and span_id.isascii():
+        out["logging.googleapis.com/spanId"] = span_id
+    out["logging.googleapis.com/trace_sampled"] = sampled
+    return out

@@ -11,9 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.routing import Route
 
-from ai import endpoints, references
+from ai import apidoc, endpoints, references
 from ai.allocator import keep_freed_memory
 from ai.auth import AdminKeyMiddleware
 from ai.errors import ApiError, api_error, http_error, server_error
@@ -22,20 +21,27 @@ from ai.frames import FrameLimits
 from ai.recognizer import Recognizer
 from ai.settings import Settings
 from ai.trays import TrayMemory
+from servicekit import openapi as oa
+from servicekit.docs import DOCS_PATHS, docs_routes
 from servicekit.uploads import UploadGuardMiddleware, UploadLimits
 
 log = logging.getLogger("ai")
 
 routes = [
-    Route("/health", endpoints.health, methods=["GET"]),
-    Route("/ready", endpoints.ready, methods=["GET"]),
-    Route("/v1/infer", endpoints.infer, methods=["POST"]),
-    Route("/v1/products/{sku}/photos", references.register_photos, methods=["POST"]),
-    Route("/v1/products/{sku}/photos", references.list_photos, methods=["GET"]),
-    Route("/v1/products/{sku}/photos/{photo_id}", references.delete_photo, methods=["DELETE"]),
-    Route("/v1/counters/{counter_id}/background", references.capture_background, methods=["POST"]),
-    Route("/v1/feedback", endpoints.feedback, methods=["POST"]),
+    *endpoints.routes,
+    *references.routes,
+    *apidoc.routes(
+        apidoc.api_route(
+            "GET",
+            "/openapi.json",
+            apidoc.openapi,
+            ok={200: oa.Answer("this OpenAPI 3.0.3 document", oa.obj({}))},
+        )
+    ),
+    *docs_routes("BakeSight AI"),
 ]
+# No key for the document and its page: the service has no public address, they hold no secret.
+OPEN_PATHS = apidoc.OPEN_PATHS | DOCS_PATHS
 
 exception_handlers = {
     ApiError: api_error,
@@ -48,9 +54,7 @@ def create_app(settings: Settings, recognizer: Recognizer | None = None) -> Star
     """The service for these settings; the recognizer is built now and loaded in the lifespan."""
     recognizer = recognizer if recognizer is not None else build_recognizer(settings)
     middleware = [
-        Middleware(
-            AdminKeyMiddleware, admin_key=str(settings.admin_key), open_paths=frozenset({"/health"})
-        ),
+        Middleware(AdminKeyMiddleware, admin_key=str(settings.admin_key), open_paths=OPEN_PATHS),
         Middleware(UploadGuardMiddleware, limits=_upload_limits(settings)),
     ]
 

@@ -14,14 +14,16 @@ from typing import Any, NoReturn, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
+from central import apidoc
 from central import validation as v
 from central.ai_client import AIError, AIHTTPError
+from central.apidoc import api_route
 from central.errors import ApiError
-from central.frames import check_frames
+from central.frames import FRAME_ERRORS, FRAMES, check_frames
 from central.stores import get_product_row, get_store_row
 from contract import MAX_PHOTOS, PHOTO_ID_PATTERN
+from servicekit import openapi as oa
 from servicekit import routing as _routing  # noqa: F401  (the {name:id} path convertor)
 
 COUNTER_RE = v.CODE_RE  # as a tray session's counter_id
@@ -30,6 +32,21 @@ PHOTO_ID_RE = re.compile(PHOTO_ID_PATTERN)
 _NOT_THE_CLIENTS = {401, 403, 405}
 
 T = TypeVar("T")
+
+PHOTOS = oa.obj(
+    {
+        "photos_b64": oa.array(
+            oa.string(min_length=1, format="byte"),
+            min_items=1,
+            max_items=MAX_PHOTOS,
+            description="base64 JPEG or PNG photos of the product alone on a tray",
+        )
+    },
+    required=["photos_b64"],
+    additional=False,
+)
+_PHOTO = oa.obj({"id": oa.string(), "added_at": oa.string(nullable=True)}, required=["id"])
+_WHERE = {"store_id": oa.integer(), "sku": oa.string()}
 
 
 def ai_counter_id(store_id: int, counter_id: str) -> str:
@@ -46,7 +63,7 @@ async def register_photos(request: Request) -> JSONResponse:
     p = request.path_params
     settings = request.app.state.settings
     data = await v.json_object(request)
-    v.only(data, {"photos_b64"})
+    v.only(data, set(PHOTOS["properties"]))
     photos = check_frames(data, MAX_PHOTOS, settings.max_frame_bytes, field="photos_b64")
     await get_product_row(request, p["store_id"], p["sku"])
     result = await _ask(request.app.state.ai.register(p["sku"], photos), p)
@@ -87,7 +104,7 @@ async def capture_background(request: Request) -> JSONResponse:
             "must be 1 to 32 letters, digits, '-' or '_', starting with a letter or digit",
         )
     data = await v.json_object(request)
-    v.only(data, {"frames_b64"})
+    v.only(data, set(FRAMES["properties"]))
     frames = check_frames(data, settings.max_frames, settings.max_frame_bytes)
     await get_store_row(request, p["store_id"])
     counter = ai_counter_id(p["store_id"], p["counter_id"])
@@ -131,17 +148,101 @@ def _pass_on(error: AIHTTPError, where: dict[str, Any]) -> NoReturn:
     ) from None
 
 
-routes = [
-    Route("/api/v1/stores/{store_id:id}/products/{sku}/photos", register_photos, methods=["POST"]),
-    Route("/api/v1/stores/{store_id:id}/products/{sku}/photos", list_photos, methods=["GET"]),
-    Route(
-        "/api/v1/stores/{store_id:id}/products/{sku}/photos/{photo_id}",
-        delete_photo,
-        methods=["DELETE"],
+PHOTOS_PATH = "/api/v1/stores/{store_id:id}/products/{sku}/photos"
+AI_ERRORS = {
+    502: "the AI is unreachable, slow, failing or refuses Central itself (ai_unavailable)",
+    # The AI's own refusals reach staff with its status and details.
+    409: "the product would pass MAX_PHOTOS reference photos (too_many_photos, from the AI)",
+    422: "the AI refused a photo or frame, naming it (e.g. photos_refused)",
+}
+routes = apidoc.routes(
+    api_route(
+        "POST",
+        PHOTOS_PATH,
+        register_photos,
+        body=PHOTOS,
+        ok={
+            201: oa.Answer(
+                "every photo was added",
+                oa.obj(
+                    {
+                        **_WHERE,
+                        "added": oa.array(oa.obj({"index": oa.integer(), "id": oa.string()})),
+                        "refused": oa.array(oa.obj({})),
+                        "photos": oa.array(_PHOTO),
+                    },
+                    required=["store_id", "sku", "photos"],
+                ),
+            )
+        },
+        errors={**FRAME_ERRORS, **AI_ERRORS},
     ),
-    Route(
+    api_route(
+        "GET",
+        PHOTOS_PATH,
+        list_photos,
+        ok={
+            200: oa.Answer(
+                "the product's reference photos, oldest first",
+                oa.obj(
+                    {**_WHERE, "photos": oa.array(_PHOTO), "max": oa.integer()},
+                    required=["store_id", "sku", "photos"],
+                ),
+            )
+        },
+        errors={502: AI_ERRORS[502]},
+    ),
+    api_route(
+        "DELETE",
+        PHOTOS_PATH + "/{photo_id}",
+        delete_photo,
+        ok={
+            200: oa.Answer(
+                "the photo is gone; the remaining ones",
+                oa.obj(
+                    {**_WHERE, "deleted": oa.string(), "photos": oa.array(_PHOTO)},
+                    required=["store_id", "sku", "deleted", "photos"],
+                ),
+            )
+        },
+        errors={404: "no such product or photo (not_found, photo_not_found)", 502: AI_ERRORS[502]},
+    ),
+    api_route(
+        "POST",
         "/api/v1/stores/{store_id:id}/counters/{counter_id}/background",
         capture_background,
-        methods=["POST"],
+        body=FRAMES,
+        ok={
+            201: oa.Answer(
+                "the counter's empty tray is captured",
+                oa.obj(
+                    {"store_id": oa.integer(), "counter_id": oa.string(), "frames": oa.integer()},
+                    required=["store_id", "counter_id"],
+                ),
+            )
+        },
+        errors={
+            **FRAME_ERRORS,
+            422: "counter_id breaks its rule (invalid_field); the AI refused the frames "
+            "(invalid_background)",
+            502: AI_ERRORS[502],
+        },
     ),
-]
+    # Declared ahead: copy reference photos from another store's gallery.
+    api_route(
+        "POST",
+        "/api/v1/stores/{store_id:id}/gallery/seed",
+        None,
+        summary="Seed this store's AI gallery with another store's reference photos.",
+        body=oa.obj(
+            {
+                "from_store_id": oa.integer(minimum=1, maximum=2**31 - 1),
+                "skus": oa.array(oa.string(min_length=1), description="only these SKUs"),
+            },
+            required=["from_store_id"],
+            additional=False,
+        ),
+        ok={200: oa.Answer("what was copied", oa.obj({}))},
+        errors={502: AI_ERRORS[502]},
+    ),
+)

@@ -1,0 +1,468 @@
+"""OpenAPI 3.0.3 from declarations that sit next to the routes, and the checks they make.
+
+A route is declared once, with `route(method, path, endpoint, ...)`: its query parameters, its JSON
+body's schema and every answer it can give, each answer with its schema. The body and query schemas
+are plain JSON-schema dicts built by the helpers here (`string`, `integer`, `obj`, …); the service
+checks a request against the same dict (`problem` says what is wrong with a value), and
+`document` renders every declared route of an app, so the page a client reads and the check the
+server makes cannot drift apart.
+
+Version 3.0.3, not 3.1: the Swagger UI that `/docs` serves offline (swagger-ui-bundle) reads 3.0.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+Schema = dict[str, Any]
+
+OPENAPI_VERSION = "3.0.3"
+JSON = "application/json"
+_PARAM = re.compile(r"{([^}:]+)(?::([^}]+))?}")
+
+
+# -- schemas ------------------------------------------------------------------------------------
+
+
+def _schema(kind: str | None, description: str | None, nullable: bool, **rules: Any) -> Schema:
+    schema: Schema = {} if kind is None else {"type": kind}
+    schema.update({key: value for key, value in rules.items() if value is not None})
+    if nullable:
+        schema["nullable"] = True
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def string(
+    *,
+    min_length: int | None = None,
+    max_length: int | None = None,
+    pattern: str | None = None,
+    enum: Sequence[str] | None = None,
+    format: str | None = None,
+    default: str | None = None,
+    nullable: bool = False,
+    description: str | None = None,
+) -> Schema:
+    return _schema(
+        "string",
+        description,
+        nullable,
+        minLength=min_length,
+        maxLength=max_length,
+        pattern=pattern,
+        enum=list(enum) if enum is not None else None,
+        format=format,
+        default=default,
+    )
+
+
+def integer(
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    default: int | None = None,
+    nullable: bool = False,
+    description: str | None = None,
+) -> Schema:
+    return _schema(
+        "integer", description, nullable, minimum=minimum, maximum=maximum, default=default
+    )
+
+
+def number(
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    nullable: bool = False,
+    description: str | None = None,
+) -> Schema:
+    return _schema("number", description, nullable, minimum=minimum, maximum=maximum)
+
+
+def boolean(
+    *, default: bool | None = None, nullable: bool = False, description: str | None = None
+) -> Schema:
+    return _schema("boolean", description, nullable, default=default)
+
+
+def array(
+    items: Schema,
+    *,
+    min_items: int | None = None,
+    max_items: int | None = None,
+    nullable: bool = False,
+    description: str | None = None,
+) -> Schema:
+    return _schema(
+        "array", description, nullable, items=items, minItems=min_items, maxItems=max_items
+    )
+
+
+def obj(
+    properties: Mapping[str, Schema],
+    *,
+    required: Iterable[str] = (),
+    additional: bool | Schema = True,
+    nullable: bool = False,
+    description: str | None = None,
+) -> Schema:
+    """An object; `required` names its required keys, `additional` whether others may come."""
+    schema = _schema("object", description, nullable, properties=dict(properties))
+    needed = list(required)
+    if needed:
+        schema["required"] = needed
+    if additional is not True:
+        schema["additionalProperties"] = additional
+    return schema
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    """The same schema, also allowing null (3.0's `nullable`; a `$ref` is wrapped in allOf)."""
+    if "$ref" in schema:
+        return {"allOf": [schema], "nullable": True}
+    return {**schema, "nullable": True}
+
+
+# -- checks -------------------------------------------------------------------------------------
+
+
+def problem(schema: Schema, value: Any) -> str | None:
+    """What is wrong with `value` under `schema` (a sentence after the field's name), or None.
+
+    Covers what the declarations here use: type, nullable, enum, string length and pattern,
+    integer and number bounds, array length and items, object properties (required, extra).
+    """
+    if value is None:
+        return None if schema.get("nullable") else "must not be null"
+    kind = schema.get("type")
+    check = _CHECKS.get(kind) if isinstance(kind, str) else None
+    found = check(schema, value) if check is not None else None
+    if found is None and "enum" in schema and value not in schema["enum"]:
+        return f"must be one of {', '.join(map(str, schema['enum']))}"
+    return found
+
+
+def _string_problem(schema: Schema, value: Any) -> str | None:
+    if not isinstance(value, str) or len(value) < schema.get("minLength", 0):
+        return "must be a non-empty string" if schema.get("minLength") else "must be a string"
+    if "maxLength" in schema and len(value) > schema["maxLength"]:
+        return f"must be at most {schema['maxLength']} characters"
+    if "pattern" in schema and not re.search(schema["pattern"], value):
+        return f"must match {schema['pattern']}"
+    return None
+
+
+def _integer_problem(schema: Schema, value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return "must be an integer"
+    return _bounds_problem(schema, value)
+
+
+def _number_problem(schema: Schema, value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "must be a number"
+    return _bounds_problem(schema, value)
+
+
+def _bounds_problem(schema: Schema, value: float) -> str | None:
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if (low is not None and value < low) or (high is not None and value > high):
+        if low is not None and high is not None:
+            return f"must be between {low} and {high}"
+        return f"must be at least {low}" if low is not None else f"must be at most {high}"
+    return None
+
+
+def _boolean_problem(schema: Schema, value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be true or false"
+
+
+def _array_problem(schema: Schema, value: Any) -> str | None:
+    if not isinstance(value, list):
+        return "must be a list"
+    low, high = schema.get("minItems", 0), schema.get("maxItems")
+    if len(value) < low or (high is not None and len(value) > high):
+        return f"must hold {low} to {high} items" if high is not None else f"needs {low} items"
+    items: Schema = schema.get("items") or {}
+    for index, item in enumerate(value):
+        found = problem(items, item)
+        if found is not None:
+            return f"[{index}] {found}"
+    return None
+
+
+def _object_problem(schema: Schema, value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return "must be an object"
+    properties = schema.get("properties", {})
+    if schema.get("additionalProperties") is False:
+        unknown = sorted(set(value) - set(properties))
+        if unknown:
+            return f"{unknown[0]} is not a known field (known: {', '.join(sorted(properties))})"
+    for name in schema.get("required", ()):
+        if value.get(name) is None:
+            return f"{name} is required"
+    for name, rule in properties.items():
+        if name in value:
+            found = problem(rule, value[name])
+            if found is not None:
+                return f"{name} {found}"
+    return None
+
+
+_CHECKS: dict[str, Callable[[Schema, Any], str | None]] = {
+    "string": _string_problem,
+    "integer": _integer_problem,
+    "number": _number_problem,
+    "boolean": _boolean_problem,
+    "array": _array_problem,
+    "object": _object_problem,
+}
+
+
+# -- operations ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query (or path) parameter: its name, schema, and whether it must be given."""
+
+    name: str
+    schema: Schema
+    where: str = "query"
+    required: bool = False
+    description: str | None = None
+
+    def render(self) -> Schema:
+        out: Schema = {"name": self.name, "in": self.where, "schema": self.schema}
+        if self.required or self.where == "path":
+            out["required"] = True
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+def query(
+    name: str, schema: Schema, *, required: bool = False, description: str | None = None
+) -> Param:
+    return Param(name, schema, "query", required, description)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One response: its description, and its JSON schema (or other media types with theirs)."""
+
+    description: str
+    schema: Schema | None = None
+    media: Mapping[str, Schema] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def render(self) -> Schema:
+        out: Schema = {"description": self.description}
+        content = dict(self.media or {})
+        if self.schema is not None:
+            content[JSON] = self.schema
+        if content:
+            out["content"] = {media: {"schema": schema} for media, schema in content.items()}
+        if self.headers:
+            out["headers"] = {
+                name: {"description": text, "schema": {"type": "string"}}
+                for name, text in self.headers.items()
+            }
+        return out
+
+
+def error(description: str, *, headers: Mapping[str, str] | None = None) -> Answer:
+    """An error answer: the shared Error body."""
+    return Answer(description, ref("Error"), headers=headers or {})
+
+
+@dataclass(frozen=True)
+class Operation:
+    """Everything the document says about one method on one path."""
+
+    method: str
+    path: str  # as Starlette routes it: `{store_id:id}` keeps its convertor
+    responses: Mapping[int, Answer]
+    endpoint: Callable[..., Any] | None = None  # None: declared ahead of the route that serves it
+    summary: str | None = None
+    description: str | None = None
+    params: Sequence[Param] = ()
+    path_params: Mapping[str, Schema] = field(default_factory=dict)
+    body: Schema | None = None
+    body_required: bool = True
+    headers: Sequence[Param] = ()
+    tags: Sequence[str] = ()
+    security: Sequence[str] | None = None  # names of security schemes, any one of which will do
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def template(self) -> str:
+        """The path as OpenAPI writes it: `/stores/{store_id}`."""
+        return _PARAM.sub(lambda match: "{" + match.group(1) + "}", self.path)
+
+    def render(self, convertor_schemas: Mapping[str, Schema]) -> Schema:
+        doc = inspect.getdoc(self.endpoint) if self.endpoint is not None else None
+        summary, _, rest = (doc or "").partition("\n")
+        out: Schema = {
+            "operationId": self.operation_id(),
+            "summary": self.summary or summary.strip() or f"{self.method} {self.template}",
+        }
+        description = "\n\n".join(
+            part for part in (self.description or rest.strip(), self._keys_line()) if part
+        )
+        if description:
+            out["description"] = description
+        if self.tags:
+            out["tags"] = list(self.tags)
+        parameters = [
+            Param(
+                name,
+                self.path_params.get(name) or convertor_schemas.get(kind or "str", {}),
+                "path",
+            ).render()
+            for name, kind in _PARAM.findall(self.path)
+        ]
+        parameters += [param.render() for param in (*self.params, *self.headers)]
+        if parameters:
+            out["parameters"] = parameters
+        if self.body is not None:
+            out["requestBody"] = {
+                "required": self.body_required,
+                "content": {JSON: {"schema": self.body}},
+            }
+        out["responses"] = {
+            str(status): answer.render() for status, answer in self.responses.items()
+        }
+        if self.security is not None:
+            out["security"] = [{name: []} for name in self.security]
+        out.update(self.extra)
+        return out
+
+    def operation_id(self) -> str:
+        if self.endpoint is not None:
+            return self.endpoint.__name__
+        words = re.sub(r"[^A-Za-z0-9]+", "_", self.template).strip("_")
+        return f"{self.method.lower()}_{words}"
+
+    def _keys_line(self) -> str:
+        if self.security is None:
+            return ""
+        if not self.security:
+            return "Keys: none."
+        return "Keys: " + " or ".join(self.security) + "."
+
+
+class DeclaredRoute(Route):
+    """A Starlette route that carries its OpenAPI declaration."""
+
+    def __init__(self, operation: Operation) -> None:
+        assert operation.endpoint is not None
+        super().__init__(operation.path, operation.endpoint, methods=[operation.method])
+        self.operation = operation
+
+
+# Path parameters by Starlette convertor: what each lets through.
+CONVERTOR_SCHEMAS: dict[str, Schema] = {
+    "str": string(min_length=1, pattern="^[^/]+$"),
+    # servicekit.routing's `{name:id}`: 1 to 18 decimal digits
+    "id": integer(minimum=0, maximum=10**18 - 1),
+    "int": integer(minimum=0),
+}
+
+
+def declared_operations(routes: Iterable[BaseRoute]) -> list[Operation]:
+    return [route.operation for route in routes if isinstance(route, DeclaredRoute)]
+
+
+def document(
+    info: Mapping[str, Any],
+    operations: Iterable[Operation],
+    *,
+    schemas: Mapping[str, Schema],
+    security_schemes: Mapping[str, Schema],
+    responses: Mapping[str, Answer] | None = None,
+    tags: Sequence[Mapping[str, str]] = (),
+) -> Schema:
+    """The OpenAPI document of these operations; `schemas` are the shared named ones."""
+    paths: dict[str, dict[str, Schema]] = {}
+    for operation in operations:
+        paths.setdefault(operation.template, {})[operation.method.lower()] = operation.render(
+            CONVERTOR_SCHEMAS
+        )
+    out: Schema = {
+        "openapi": OPENAPI_VERSION,
+        "info": dict(info),
+        "paths": paths,
+        "components": {
+            "schemas": copy.deepcopy(dict(schemas)),
+            "securitySchemes": dict(security_schemes),
+        },
+    }
+    if responses:
+        out["components"]["responses"] = {
+            name: answer.render() for name, answer in responses.items()
+        }
+    if tags:
+        out["tags"] = [dict(tag) for tag in tags]
+    return out
+
+
+# The error body both services answer with: a code, a sentence, and details that vary.
+ERROR_SCHEMA = obj(
+    {
+        "error": string(description="a stable code, e.g. invalid_field, not_found"),
+        "message": string(description="one sentence naming the problem and the limit"),
+        "frame": integer(nullable=True, description="the frame or photo index concerned"),
+        "limit": string(nullable=True, description="the limit or rule the request broke"),
+    },
+    required=["error", "message"],
+    description="Every refusal: `error` and `message`, then details that depend on the error.",
+)
+
+
+class Catalog:
+    """One service's declarations: its shared schemas, what is declared ahead, its document."""
+
+    def __init__(self, info: Mapping[str, Any], security_schemes: Mapping[str, Schema]) -> None:
+        self.info = dict(info)
+        self.security_schemes = dict(security_schemes)
+        self.schemas: dict[str, Schema] = {"Error": ERROR_SCHEMA}
+        # Declared ahead of their endpoints: in the document, not served yet.
+        self.ahead: list[Operation] = []
+
+    def routes(self, *operations: Operation) -> list[DeclaredRoute]:
+        """The routes of these declarations; one without an endpoint is declared ahead."""
+        self.ahead.extend(operation for operation in operations if operation.endpoint is None)
+        return [DeclaredRoute(operation) for operation in operations if operation.endpoint]
+
+    def document(self, app_routes: Iterable[BaseRoute]) -> Schema:
+        return document(
+            self.info,
+            [*declared_operations(app_routes), *self.ahead],
+            schemas=self.schemas,
+            security_schemes=self.security_schemes,
+            responses={"MethodNotAllowed": error("the path does not serve this method")},
+        )
+
+    async def openapi(self, request: Request) -> JSONResponse:
+        """This OpenAPI document."""
+        built = getattr(request.app.state, "openapi", None)
+        if built is None:
+            built = request.app.state.openapi = self.document(request.app.routes)
+        return JSONResponse(built)

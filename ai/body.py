@@ -30,7 +30,11 @@ SKU = oa.string(min_length=1, max_length=MAX_SKU_LENGTH, description="printable 
 
 def images(description: str, max_items: int) -> oa.Schema:
     return oa.array(
-        oa.string(format="byte"), min_items=1, max_items=max_items, description=description
+        oa.string(format="byte"),
+        min_items=1,
+        max_items=max_items,
+        description=description,
+        example=[oa.EXAMPLE_PNG_B64],
     )
 
 

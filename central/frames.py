@@ -32,6 +32,7 @@ FRAMES = oa.obj(
             min_items=1,
             max_items=MAX_FRAMES,
             description="base64 JPEG or PNG frames of the tray",
+            example=[oa.EXAMPLE_PNG_B64],
         )
     },
     required=["frames_b64"],

@@ -171,6 +171,15 @@ _OPT_S, _OPT_I = oa.string(nullable=True), oa.integer(nullable=True)
 _TIME, _OPT_TIME = oa.string(format="date-time"), oa.string(format="date-time", nullable=True)
 _ITEM_LINES = oa.array(oa.obj({"sku": _S, "count": _I}, required=["sku", "count"]), nullable=True)
 
+_HEAD = {
+    "uuid": _S,
+    "store_id": _I,
+    "counter_id": _S,
+    "status": oa.string(enum=list(SessionStatus)),
+    "payable": oa.boolean(),
+    "created_at": _TIME,
+    "updated_at": _TIME,
+}
 apidoc.schemas.update(
     Item=oa.obj(
         {
@@ -257,17 +266,16 @@ apidoc.schemas.update(
     ),
     Session=oa.obj(
         {
-            "uuid": _S,
-            "store_id": _I,
-            "counter_id": _S,
-            "status": oa.string(enum=list(SessionStatus)),
-            "payable": oa.boolean(),
-            "created_at": _TIME,
-            "updated_at": _TIME,
+            **_HEAD,
             "runs": oa.array(oa.ref("Run")),
             "reviews": oa.array(oa.ref("Review")),
             "bill": oa.nullable(oa.ref("Bill")),
         },
-        required=["uuid", "store_id", "counter_id", "status", "payable", "runs", "reviews", "bill"],
+        required=[*_HEAD, "runs", "reviews", "bill"],
+    ),
+    Scan=oa.obj(
+        {**_HEAD, "run": oa.ref("Run"), "review": oa.nullable(oa.ref("Review"))},
+        required=[*_HEAD, "run", "review"],
+        description="the session after a scan: its new run, and the review it opened (or null)",
     ),
 )

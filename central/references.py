@@ -40,6 +40,7 @@ PHOTOS = oa.obj(
             min_items=1,
             max_items=MAX_PHOTOS,
             description="base64 JPEG or PNG photos of the product alone on a tray",
+            example=[oa.EXAMPLE_PNG_B64],
         )
     },
     required=["photos_b64"],

@@ -193,7 +193,7 @@ routes = apidoc.routes(
         SESSIONS + "/{session}/infer",
         infer,
         body=FRAMES,
-        ok={201: oa.Answer("the session with the new run", oa.ref("Session"))},
+        ok={201: oa.Answer("the session with its new run and review", oa.ref("Scan"))},
         errors={
             **FRAME_ERRORS,
             409: "the session cannot be scanned now: checked out, or being scanned",

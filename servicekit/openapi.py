@@ -103,9 +103,16 @@ def array(
     max_items: int | None = None,
     nullable: bool = False,
     description: str | None = None,
+    example: list[Any] | None = None,
 ) -> Schema:
     return _schema(
-        "array", description, nullable, items=items, minItems=min_items, maxItems=max_items
+        "array",
+        description,
+        nullable,
+        items=items,
+        minItems=min_items,
+        maxItems=max_items,
+        example=example,
     )
 
 
@@ -421,6 +428,15 @@ def document(
     if tags:
         out["tags"] = [dict(tag) for tag in tags]
     return out
+
+
+# A 32x32 PNG (a brown roll on a tan tray): the documents' example frame, so "Try it out" in
+# /docs and the fuzzer's explicit examples send an image the services accept.
+EXAMPLE_PNG_B64 = (
+    "iVBORw0KGgoAAAANSUhEUgAAACAAAAAgCAIAAAD8GO2jAAAAd0lEQVR42mM8saqCgZaAiYHGYNSCUQsoByzEKz23YQ"
+    "My1ygggGoWoBmNLEjQGibyTCdSlrAFBPUTVMNEoekEVQ5cMiXe+fjVj+bkQWwBkSUBQfUDGkTEewKPSiaydRKpholC"
+    "/QRdwEJ8CNCwPiAvXY3m5FELqAUAl6onBFXHsyUAAAAASUVORK5CYII="
+)
 
 
 # The error body both services answer with: a code, a sentence, and details that vary.

@@ -100,7 +100,7 @@ async def annotated_frame(request: Request) -> Response:
     return Response(rendered, media_type="image/jpeg", headers={"Cache-Control": CACHE})
 
 
-_IMAGE = {"schema": oa.string(format="binary")}
+_BYTES = oa.string(format="binary")
 FRAME_ERRORS = {
     404: "no such run, or the run has no archived frame with this index (frame_not_archived)",
     410: "the frame is no longer in the tray archive (frame_expired)",
@@ -114,7 +114,7 @@ routes = apidoc.routes(
         ok={
             200: oa.Answer(
                 "the frame's bytes",
-                media={"image/jpeg": _IMAGE["schema"], "image/png": _IMAGE["schema"]},
+                media={"image/jpeg": _BYTES, "image/png": _BYTES},
             )
         },
         errors=FRAME_ERRORS,
@@ -123,9 +123,9 @@ routes = apidoc.routes(
         "GET",
         "/api/v1/runs/{run_id:id}/frames/{index:id}/annotated",
         annotated_frame,
-        ok={
-            200: oa.Answer("the frame with the boxes drawn", media={"image/jpeg": _IMAGE["schema"]})
-        },
-        errors={**FRAME_ERRORS, 422: "the stored frame cannot be drawn on (frame_undecodable)"},
+        ok={200: oa.Answer("the frame with the boxes drawn", media={"image/jpeg": _BYTES})},
+        errors=oa.refusals(
+            FRAME_ERRORS, {422: "the stored frame cannot be drawn on (frame_undecodable)"}
+        ),
     ),
 )

@@ -156,6 +156,12 @@ AI_ERRORS = {
     409: "the product would pass MAX_PHOTOS reference photos (too_many_photos, from the AI)",
     422: "the AI refused a photo or frame, naming it (e.g. photos_refused)",
 }
+# An image Central let through that the AI's own decoder refuses reaches staff as the AI said.
+AI_IMAGE_ERRORS = {
+    400: "the AI could not read an image (invalid_image, invalid_base64)",
+    413: "an image is over the AI's byte or pixel limit (frame_too_large, image_too_large)",
+    415: "an image is not JPEG or PNG to the AI (unsupported_format)",
+}
 routes = apidoc.routes(
     api_route(
         "POST",
@@ -176,7 +182,7 @@ routes = apidoc.routes(
                 ),
             )
         },
-        errors={**FRAME_ERRORS, **AI_ERRORS},
+        errors=oa.refusals(FRAME_ERRORS, AI_ERRORS, AI_IMAGE_ERRORS),
     ),
     api_route(
         "GET",
@@ -222,12 +228,15 @@ routes = apidoc.routes(
                 ),
             )
         },
-        errors={
-            **FRAME_ERRORS,
-            422: "counter_id breaks its rule (invalid_field); the AI refused the frames "
-            "(invalid_background)",
-            502: AI_ERRORS[502],
-        },
+        errors=oa.refusals(
+            FRAME_ERRORS,
+            AI_IMAGE_ERRORS,
+            {
+                422: "counter_id breaks its rule (invalid_field); the AI refused the frames "
+                "(invalid_background)",
+                502: AI_ERRORS[502],
+            },
+        ),
     ),
     # Declared ahead: copy reference photos from another store's gallery.
     api_route(

@@ -194,10 +194,10 @@ routes = apidoc.routes(
         infer,
         body=FRAMES,
         ok={201: oa.Answer("the session with its new run and review", oa.ref("Scan"))},
-        errors={
-            **FRAME_ERRORS,
-            409: "the session cannot be scanned now: checked out, or being scanned",
-        },
+        errors=oa.refusals(
+            FRAME_ERRORS,
+            {409: "the session cannot be scanned now: checked out, or being scanned"},
+        ),
         idempotent=True,
     ),
     api_route(

@@ -294,6 +294,15 @@ class Answer:
         return out
 
 
+def refusals(*groups: Mapping[int, str]) -> dict[int, str]:
+    """Error descriptions by status, from several groups: one status's texts are joined."""
+    joined: dict[int, list[str]] = {}
+    for group in groups:
+        for status, text in group.items():
+            joined.setdefault(status, []).append(text)
+    return {status: "; ".join(dict.fromkeys(texts)) for status, texts in joined.items()}
+
+
 def error(description: str, *, headers: Mapping[str, str] | None = None) -> Answer:
     """An error answer: the shared Error body."""
     return Answer(description, ref("Error"), headers=headers or {})

@@ -258,6 +258,22 @@ async def active_skus(database: Any, store_id: int) -> list[str]:
 
 STORE = oa.Answer("the store", oa.ref("Store"))
 PRODUCT = oa.Answer("the product", oa.ref("Product"))
+NEW_STORE_ANSWER = oa.Answer(
+    "the new store",
+    oa.ref("Store"),
+    links={
+        name: oa.link(name, store_id="/id")
+        for name in ("get_store", "update_store", "create_product", "list_products")
+    },
+)
+NEW_PRODUCT_ANSWER = oa.Answer(
+    "the new product",
+    oa.ref("Product"),
+    links={
+        name: oa.link(name, store_id="/store_id", sku="/sku")
+        for name in ("get_product", "update_product", "list_photos")
+    },
+)
 STORES = "/api/v1/stores"
 STORE_PATH = "/api/v1/stores/{store_id:id}"
 PRODUCT_PATH = STORE_PATH + "/products/{sku}"
@@ -267,7 +283,7 @@ routes = apidoc.routes(
         STORES,
         create_store,
         body=NEW_STORE,
-        ok={201: STORE},
+        ok={201: NEW_STORE_ANSWER},
         errors={409: "a store with this code exists (store_code_taken)"},
     ),
     api_route(
@@ -299,7 +315,7 @@ routes = apidoc.routes(
         STORE_PATH + "/products",
         create_product,
         body=NEW_PRODUCT,
-        ok={201: PRODUCT},
+        ok={201: NEW_PRODUCT_ANSWER},
         errors={409: "the store already has this SKU (sku_taken)"},
     ),
     api_route(

@@ -176,6 +176,14 @@ async def checkout(request: Request) -> JSONResponse:
 
 
 SESSION = oa.Answer("the session, its runs, reviews and bill", oa.ref("Session"))
+
+
+def _next(description: str, schema: str, *operations: str) -> oa.Answer:
+    """An answer about a session, linked to what may follow it."""
+    links = {name: oa.link(name, session="/uuid") for name in operations}
+    return oa.Answer(description, oa.ref(schema), links=links)
+
+
 SESSIONS = "/api/v1/tray-sessions"
 routes = apidoc.routes(
     api_route(
@@ -183,7 +191,7 @@ routes = apidoc.routes(
         SESSIONS,
         create_session,
         body=NEW_SESSION,
-        ok={201: SESSION},
+        ok={201: _next("the new session", "Session", "get_session", "infer", "checkout")},
         errors={404: "no such store (not_found)", 409: "the store is not active (store_inactive)"},
         idempotent=True,
     ),
@@ -193,7 +201,9 @@ routes = apidoc.routes(
         SESSIONS + "/{session}/infer",
         infer,
         body=FRAMES,
-        ok={201: oa.Answer("the session with its new run and review", oa.ref("Scan"))},
+        ok={
+            201: _next("the session with its new run and review", "Scan", "get_session", "checkout")
+        },
         errors=oa.refusals(
             FRAME_ERRORS,
             {409: "the session cannot be scanned now: checked out, or being scanned"},
@@ -206,7 +216,11 @@ routes = apidoc.routes(
         checkout,
         body=CHECKOUT,
         body_required=False,
-        ok={201: oa.Answer("the session with its bill", oa.ref("Session"))},
+        ok={
+            201: _next(
+                "the session with its bill", "Session", "retry_payment", "void_bill", "get_session"
+            )
+        },
         errors={409: "the session is not payable, or already billed"},
         idempotent=True,
     ),

@@ -278,6 +278,8 @@ class Answer:
     schema: Schema | None = None
     media: Mapping[str, Schema] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    # Operations this answer leads to, with the path parameters taken from its body.
+    links: Mapping[str, Schema] = field(default_factory=dict)
 
     def render(self) -> Schema:
         out: Schema = {"description": self.description}
@@ -291,7 +293,17 @@ class Answer:
                 name: {"description": text, "schema": {"type": "string"}}
                 for name, text in self.headers.items()
             }
+        if self.links:
+            out["links"] = dict(self.links)
         return out
+
+
+def link(operation_id: str, **from_body: str) -> Schema:
+    """A link to `operation_id`, each named path parameter from this JSON pointer of the body."""
+    return {
+        "operationId": operation_id,
+        "parameters": {name: f"$response.body#{pointer}" for name, pointer in from_body.items()},
+    }
 
 
 def refusals(*groups: Mapping[int, str]) -> dict[int, str]:

@@ -193,3 +193,30 @@ def test_the_ai_answers_as_its_document_says(
     ai_schema: Any, method: str, path: str, takes_input: bool
 ) -> None:
     fuzz(ai_schema, method, path, takes_input, {"X-ADMIN-KEY": AI_KEY})
+
+
+# Scenarios along the document's links (a store, then its products; a session, its scan, its
+# bill, then a retried payment or a void), each up to STEPS calls.
+SCENARIOS, STEPS = 15, 6
+
+
+def test_central_answers_as_declared_along_its_links(central_schema: Any) -> None:
+    served = central_schema.exclude(name=[f"{m} {p}" for m, p in DECLARED_AHEAD["central"]])
+
+    class Scenarios(served.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"headers": {"X-ADMIN-KEY": CENTRAL_KEY}}
+
+        def validate_response(self, response: Any, case: Any, *_: Any, **kwargs: Any) -> None:
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs or None)
+
+    Scenarios.run(
+        settings=hypothesis.settings(
+            max_examples=SCENARIOS,
+            stateful_step_count=STEPS,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )

@@ -1,11 +1,10 @@
-"""OpenAPI 3.0.3 from declarations that sit next to the routes, and the checks they make.
+"""OpenAPI 3.0.3 from declarations that sit next to the routes.
 
-A route is declared once, with `route(method, path, endpoint, ...)`: its query parameters, its JSON
-body's schema and every answer it can give, each answer with its schema. The body and query schemas
-are plain JSON-schema dicts built by the helpers here (`string`, `integer`, `obj`, …); the service
-checks a request against the same dict (`problem` says what is wrong with a value), and
-`document` renders every declared route of an app, so the page a client reads and the check the
-server makes cannot drift apart.
+A route is declared once, as an `Operation` (its query parameters, its JSON body's schema and every
+answer it can give, each with its schema) that also builds the route (`Catalog.routes`). The body
+and query schemas are plain dicts built by `servicekit.schema` (re-exported here); the service
+checks a request against the same dict (`problem`), and `Catalog.document` renders every declared
+route of an app, so the page a client reads and the check the server makes cannot drift apart.
 
 Version 3.0.3, not 3.1: the Swagger UI that `/docs` serves offline (swagger-ui-bundle) reads 3.0.
 """
@@ -23,226 +22,46 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-Schema = dict[str, Any]
+from servicekit.schema import (
+    Schema,
+    array,
+    boolean,
+    integer,
+    nullable,
+    number,
+    obj,
+    problem,
+    ref,
+    string,
+)
+
+# The schema builders and the check, for routes that declare with `oa.` alone.
+__all__ = [
+    "Answer",
+    "Catalog",
+    "DeclaredRoute",
+    "Operation",
+    "Param",
+    "Schema",
+    "array",
+    "boolean",
+    "document",
+    "error",
+    "integer",
+    "link",
+    "nullable",
+    "number",
+    "obj",
+    "problem",
+    "query",
+    "ref",
+    "refusals",
+    "string",
+]
 
 OPENAPI_VERSION = "3.0.3"
 JSON = "application/json"
 _PARAM = re.compile(r"{([^}:]+)(?::([^}]+))?}")
-
-
-# -- schemas ------------------------------------------------------------------------------------
-
-
-def _schema(kind: str | None, description: str | None, nullable: bool, **rules: Any) -> Schema:
-    schema: Schema = {} if kind is None else {"type": kind}
-    schema.update({key: value for key, value in rules.items() if value is not None})
-    if nullable:
-        schema["nullable"] = True
-    if description:
-        schema["description"] = description
-    return schema
-
-
-def string(
-    *,
-    min_length: int | None = None,
-    max_length: int | None = None,
-    pattern: str | None = None,
-    enum: Sequence[str] | None = None,
-    format: str | None = None,
-    default: str | None = None,
-    nullable: bool = False,
-    description: str | None = None,
-) -> Schema:
-    return _schema(
-        "string",
-        description,
-        nullable,
-        minLength=min_length,
-        maxLength=max_length,
-        pattern=pattern,
-        enum=list(enum) if enum is not None else None,
-        format=format,
-        default=default,
-    )
-
-
-def integer(
-    *,
-    minimum: int | None = None,
-    maximum: int | None = None,
-    default: int | None = None,
-    nullable: bool = False,
-    description: str | None = None,
-) -> Schema:
-    return _schema(
-        "integer", description, nullable, minimum=minimum, maximum=maximum, default=default
-    )
-
-
-def number(
-    *,
-    minimum: float | None = None,
-    maximum: float | None = None,
-    nullable: bool = False,
-    description: str | None = None,
-) -> Schema:
-    return _schema("number", description, nullable, minimum=minimum, maximum=maximum)
-
-
-def boolean(
-    *, default: bool | None = None, nullable: bool = False, description: str | None = None
-) -> Schema:
-    return _schema("boolean", description, nullable, default=default)
-
-
-def array(
-    items: Schema,
-    *,
-    min_items: int | None = None,
-    max_items: int | None = None,
-    nullable: bool = False,
-    description: str | None = None,
-    example: list[Any] | None = None,
-) -> Schema:
-    return _schema(
-        "array",
-        description,
-        nullable,
-        items=items,
-        minItems=min_items,
-        maxItems=max_items,
-        example=example,
-    )
-
-
-def obj(
-    properties: Mapping[str, Schema],
-    *,
-    required: Iterable[str] = (),
-    additional: bool | Schema = True,
-    nullable: bool = False,
-    description: str | None = None,
-) -> Schema:
-    """An object; `required` names its required keys, `additional` whether others may come."""
-    schema = _schema("object", description, nullable, properties=dict(properties))
-    needed = list(required)
-    if needed:
-        schema["required"] = needed
-    if additional is not True:
-        schema["additionalProperties"] = additional
-    return schema
-
-
-def ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def nullable(schema: Schema) -> Schema:
-    """The same schema, also allowing null (3.0's `nullable`; a `$ref` is wrapped in allOf)."""
-    if "$ref" in schema:
-        return {"allOf": [schema], "nullable": True}
-    return {**schema, "nullable": True}
-
-
-# -- checks -------------------------------------------------------------------------------------
-
-
-def problem(schema: Schema, value: Any) -> str | None:
-    """What is wrong with `value` under `schema` (a sentence after the field's name), or None.
-
-    Covers what the declarations here use: type, nullable, enum, string length and pattern,
-    integer and number bounds, array length and items, object properties (required, extra).
-    """
-    if value is None:
-        return None if schema.get("nullable") else "must not be null"
-    kind = schema.get("type")
-    check = _CHECKS.get(kind) if isinstance(kind, str) else None
-    found = check(schema, value) if check is not None else None
-    if found is None and "enum" in schema and value not in schema["enum"]:
-        return f"must be one of {', '.join(map(str, schema['enum']))}"
-    return found
-
-
-def _string_problem(schema: Schema, value: Any) -> str | None:
-    if not isinstance(value, str) or len(value) < schema.get("minLength", 0):
-        return "must be a non-empty string" if schema.get("minLength") else "must be a string"
-    if "maxLength" in schema and len(value) > schema["maxLength"]:
-        return f"must be at most {schema['maxLength']} characters"
-    if "pattern" in schema and not re.search(schema["pattern"], value):
-        return f"must match {schema['pattern']}"
-    return None
-
-
-def _integer_problem(schema: Schema, value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        return "must be an integer"
-    return _bounds_problem(schema, value)
-
-
-def _number_problem(schema: Schema, value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return "must be a number"
-    return _bounds_problem(schema, value)
-
-
-def _bounds_problem(schema: Schema, value: float) -> str | None:
-    low, high = schema.get("minimum"), schema.get("maximum")
-    if (low is not None and value < low) or (high is not None and value > high):
-        if low is not None and high is not None:
-            return f"must be between {low} and {high}"
-        return f"must be at least {low}" if low is not None else f"must be at most {high}"
-    return None
-
-
-def _boolean_problem(schema: Schema, value: Any) -> str | None:
-    return None if isinstance(value, bool) else "must be true or false"
-
-
-def _array_problem(schema: Schema, value: Any) -> str | None:
-    if not isinstance(value, list):
-        return "must be a list"
-    low, high = schema.get("minItems", 0), schema.get("maxItems")
-    if len(value) < low or (high is not None and len(value) > high):
-        return f"must hold {low} to {high} items" if high is not None else f"needs {low} items"
-    items: Schema = schema.get("items") or {}
-    for index, item in enumerate(value):
-        found = problem(items, item)
-        if found is not None:
-            return f"[{index}] {found}"
-    return None
-
-
-def _object_problem(schema: Schema, value: Any) -> str | None:
-    if not isinstance(value, dict):
-        return "must be an object"
-    properties = schema.get("properties", {})
-    if schema.get("additionalProperties") is False:
-        unknown = sorted(set(value) - set(properties))
-        if unknown:
-            return f"{unknown[0]} is not a known field (known: {', '.join(sorted(properties))})"
-    for name in schema.get("required", ()):
-        if value.get(name) is None:
-            return f"{name} is required"
-    for name, rule in properties.items():
-        if name in value:
-            found = problem(rule, value[name])
-            if found is not None:
-                return f"{name} {found}"
-    return None
-
-
-_CHECKS: dict[str, Callable[[Schema, Any], str | None]] = {
-    "string": _string_problem,
-    "integer": _integer_problem,
-    "number": _number_problem,
-    "boolean": _boolean_problem,
-    "array": _array_problem,
-    "object": _object_problem,
-}
-
-
-# -- operations ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from central.roles import staff_may
-from tests.openapi.apps import AI_KEY, ai_app, central_app, operations
+from tests.openapi.apps import AI_KEY, CENTRAL_KEY, ai_app, central_app, operations
 
 # Routes other modules will serve, declared now so the document and the routes meet: each stays
 # in the document without an endpoint until the route that serves it is added next to it.
@@ -217,3 +217,27 @@ def test_docs_pages_name_only_the_pinned_bundle(service: tuple[str, TestClient])
     assert Path(str(swagger_ui_path)).name == "swagger-ui-4.15.5"
     _, client = service
     assert client.get("/docs/index.html").status_code in (401, 404)  # only the assets it needs
+
+
+def test_central_refuses_each_field_its_document_does_not_declare(
+    central_client: TestClient,
+) -> None:
+    """The fields a body may hold are the declared ones: the check reads the same schema."""
+    document = central_client.get("/openapi.json").json()
+    checked = 0
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if (method.upper(), path) in DECLARED_AHEAD["central"] or body is None:
+                continue
+            assert body["schema"].get("additionalProperties") is False, f"{method} {path}"
+            url = re.sub(r"{[^}]+}", "1", path)
+            r = central_client.request(
+                method, url, json={"not_a_field": 1}, headers={"X-ADMIN-KEY": CENTRAL_KEY}
+            )
+            assert r.status_code == 422, f"{method} {path}: {r.text}"
+            assert r.json()["field"] == "not_a_field"
+            known = r.json()["message"].split("(known: ")[1].rstrip(")").split(", ")
+            assert known == sorted(body["schema"]["properties"]), f"{method} {path}"
+            checked += 1
+    assert checked >= 12

@@ -262,8 +262,13 @@ NEW_STORE_ANSWER = oa.Answer(
     "the new store",
     oa.ref("Store"),
     links={
-        name: oa.link(name, store_id="/id")
-        for name in ("get_store", "update_store", "create_product", "list_products")
+        **{
+            name: oa.link(name, store_id="/id")
+            for name in ("get_store", "update_store", "create_product", "list_products")
+        },
+        "create_session": oa.link(
+            "create_session", {"store_id": "$response.body#/id", "counter_id": "counter-1"}
+        ),
     },
 )
 NEW_PRODUCT_ANSWER = oa.Answer(

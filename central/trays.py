@@ -178,9 +178,16 @@ async def checkout(request: Request) -> JSONResponse:
 SESSION = oa.Answer("the session, its runs, reviews and bill", oa.ref("Session"))
 
 
+# The bodies a link sends: a frame the services accept, a paid checkout.
+_LINK_BODIES: dict[str, oa.Schema] = {
+    "infer": {"frames_b64": [oa.EXAMPLE_PNG_B64]},
+    "checkout": {"payment_status": "PAID"},
+}
+
+
 def _next(description: str, schema: str, *operations: str) -> oa.Answer:
     """An answer about a session, linked to what may follow it."""
-    links = {name: oa.link(name, session="/uuid") for name in operations}
+    links = {name: oa.link(name, _LINK_BODIES.get(name), session="/uuid") for name in operations}
     return oa.Answer(description, oa.ref(schema), links=links)
 
 

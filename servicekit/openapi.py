@@ -117,12 +117,17 @@ class Answer:
         return out
 
 
-def link(operation_id: str, **from_body: str) -> Schema:
-    """A link to `operation_id`, each named path parameter from this JSON pointer of the body."""
-    return {
-        "operationId": operation_id,
-        "parameters": {name: f"$response.body#{pointer}" for name, pointer in from_body.items()},
-    }
+def link(operation_id: str, body: Schema | None = None, **from_body: str) -> Schema:
+    """A link to `operation_id`, each named path parameter from this JSON pointer of the body.
+
+    `body`: the linked request's body; a string value `$response.body#/…` is taken from the answer.
+    """
+    out: Schema = {"operationId": operation_id}
+    if from_body:
+        out["parameters"] = {name: f"$response.body#{ptr}" for name, ptr in from_body.items()}
+    if body is not None:
+        out["requestBody"] = body
+    return out
 
 
 def refusals(*groups: Mapping[int, str]) -> dict[int, str]:

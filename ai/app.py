@@ -10,9 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Route
+from starlette.requests import Request
+from starlette.responses import Response
 
-from ai import endpoints, references
+from ai import apidoc, endpoints, references
 from ai.allocator import keep_freed_memory
 from ai.errors import exception_handlers
 from ai.factory import build_recognizer
@@ -21,40 +22,56 @@ from ai.metrics import Metrics
 from ai.recognizer import Recognizer
 from ai.settings import Settings
 from ai.trays import TrayMemory
+from servicekit import openapi as oa
 from servicekit.auth import AdminKeyMiddleware
+from servicekit.docs import DOCS_PATHS, docs_routes
 from servicekit.logs import RequestLogMiddleware
 from servicekit.uploads import UploadGuardMiddleware, UploadLimits
 
 log = logging.getLogger("ai")
 
-routes = [
-    Route("/health", endpoints.health, methods=["GET"]),
-    Route("/ready", endpoints.ready, methods=["GET"]),
-    Route("/v1/infer", endpoints.infer, methods=["POST"]),
-    Route("/v1/products/{sku}/photos", references.register_photos, methods=["POST"]),
-    Route("/v1/products/{sku}/photos", references.list_photos, methods=["GET"]),
-    Route("/v1/products/{sku}/photos/{photo_id}", references.delete_photo, methods=["DELETE"]),
-    Route("/v1/counters/{counter_id}/background", references.capture_background, methods=["POST"]),
-    Route("/v1/stores/{store_id}/seed", references.seed_store, methods=["POST"]),
-    Route("/v1/feedback", endpoints.feedback, methods=["POST"]),
-]
 
-# Without a key: liveness, and the metrics a scraper on the VPC or the VM reads (counts and
-# latencies, nothing secret; the VM has no external IP and the firewall admits only Central).
-OPEN_PATHS = frozenset({"/health", "/metrics"})
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus metrics: requests by route and status, stage timings, decisions."""
+    return await request.app.state.metrics.endpoint(request)
+
+
+routes = [
+    *endpoints.routes,
+    *references.routes,
+    *apidoc.routes(
+        apidoc.api_route(
+            "GET",
+            "/metrics",
+            metrics_endpoint,
+            ok={200: oa.Answer("Prometheus text format", media={"text/plain": oa.string()})},
+        ),
+        apidoc.api_route(
+            "GET",
+            "/openapi.json",
+            apidoc.openapi,
+            ok={200: oa.Answer("this OpenAPI 3.0.3 document", oa.obj({}))},
+        ),
+    ),
+    *docs_routes("BakeSight AI"),
+]
+# No key for the document and its page: the service has no public address, they hold no secret.
+# Without a key: liveness, the metrics a scraper on the VPC or the VM reads (counts and
+# latencies), this document and its page. Nothing secret; the VM has no external IP and the
+# firewall admits only Central's subnet.
+OPEN_PATHS = apidoc.OPEN_PATHS | DOCS_PATHS
 
 
 def create_app(settings: Settings, recognizer: Recognizer | None = None) -> Starlette:
     """The service for these settings; the recognizer is built now and loaded in the lifespan."""
     recognizer = recognizer if recognizer is not None else build_recognizer(settings)
     metrics = Metrics()
-    app_routes = [*routes, Route("/metrics", metrics.endpoint, methods=["GET"])]
     middleware = [
         Middleware(
             RequestLogMiddleware,
             access_logger="ai.access",
             metrics=metrics,
-            routes=app_routes,
+            routes=routes,
             gcp_project=settings.gcp_project,
         ),
         Middleware(AdminKeyMiddleware, admin_key=str(settings.admin_key), open_paths=OPEN_PATHS),
@@ -90,7 +107,7 @@ def create_app(settings: Settings, recognizer: Recognizer | None = None) -> Star
             app.state.inference_pool.shutdown(wait=False, cancel_futures=True)
 
     app = Starlette(
-        routes=app_routes,
+        routes=routes,
         middleware=middleware,
         exception_handlers=exception_handlers,
         lifespan=lifespan,

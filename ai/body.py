@@ -10,11 +10,68 @@ from typing import Any
 from starlette.requests import Request
 
 from ai.errors import ApiError
-from contract import COUNTER_ID_PATTERN, DEFAULT_STORE, MAX_PHOTOS, STORE_ID_PATTERN
+from contract import COUNTER_ID_PATTERN, DEFAULT_STORE, MAX_FRAMES, MAX_PHOTOS, STORE_ID_PATTERN
 from contract.jsonbody import JSONBodyError, parse_json_body
+from servicekit import openapi as oa
 
 MAX_CANDIDATES = 5000
 MAX_TOP_K = 50
+MAX_ID_LENGTH = 128
+MAX_SKU_LENGTH = 128
+MAX_COUNT = 100
+
+# The bodies as the OpenAPI document shows them; the parsers below enforce each rule, with the
+# error codes docs/ai-contract.md lists. Keys a parser does not know are ignored.
+_ID = oa.string(min_length=1, max_length=MAX_ID_LENGTH)
+COUNTER_ID = oa.string(pattern=f"^{COUNTER_ID_PATTERN}$")
+STORE_ID = oa.string(pattern=f"^{STORE_ID_PATTERN}$", description="the store whose gallery to use")
+SKU = oa.string(min_length=1, max_length=MAX_SKU_LENGTH, description="printable characters")
+
+
+def images(description: str, max_items: int) -> oa.Schema:
+    return oa.array(
+        oa.string(format="byte"),
+        min_items=1,
+        max_items=max_items,
+        description=description,
+        example=[oa.EXAMPLE_PNG_B64],
+    )
+
+
+INFER = oa.obj(
+    {
+        "frames_b64": images("base64 JPEG or PNG frames of one tray (AI_MAX_FRAMES)", MAX_FRAMES),
+        "candidate_skus": oa.array(oa.string(min_length=1), min_items=1, max_items=MAX_CANDIDATES),
+        "top_k": oa.integer(minimum=1, maximum=MAX_TOP_K, default=3),
+        "request_id": oa.string(nullable=True),
+        "tray_id": {**_ID, "nullable": True},
+        "counter_id": {**COUNTER_ID, "nullable": True},
+        "store_id": STORE_ID,
+    },
+    required=["frames_b64", "candidate_skus"],
+)
+PHOTOS = oa.obj(
+    {"photos_b64": images("1 to MAX_PHOTOS reference photos", MAX_PHOTOS), "store_id": STORE_ID},
+    required=["photos_b64"],
+)
+BACKGROUND = oa.obj(
+    {"frames_b64": images("views of the counter's empty tray", MAX_FRAMES)},
+    required=["frames_b64"],
+)
+FEEDBACK = oa.obj(
+    {
+        "tray_id": _ID,
+        "items": oa.array(
+            oa.obj(
+                {"sku": oa.string(min_length=1), "count": oa.integer(minimum=1, maximum=MAX_COUNT)},
+                required=["sku", "count"],
+            ),
+            min_items=1,
+        ),
+        "store_id": STORE_ID,
+    },
+    required=["tray_id", "items"],
+)
 
 
 @dataclass(frozen=True)
@@ -90,7 +147,6 @@ def parse_infer_body(payload: Any) -> InferBody:
 
 _COUNTER_ID = re.compile(COUNTER_ID_PATTERN)
 _STORE_ID = re.compile(STORE_ID_PATTERN)
-MAX_SKU_LENGTH = 128
 
 
 def check_counter_id(value: Any) -> str:
@@ -171,9 +227,6 @@ def parse_background_body(payload: Any) -> list[Any]:
     return payload["frames_b64"]  # the decoder refuses none or too many, naming AI_MAX_FRAMES
 
 
-MAX_COUNT = 100
-
-
 def parse_photos_body(payload: Any) -> list[Any]:
     """`{"photos_b64": [...]}`: 1 to MAX_PHOTOS reference photos of one product."""
     if not isinstance(payload, dict) or not isinstance(payload.get("photos_b64"), list):
@@ -215,8 +268,8 @@ def _optional_id(payload: dict[str, Any], key: str) -> str | None:
     value = payload.get(key)
     if value is None:
         return None
-    if not isinstance(value, str) or not 1 <= len(value) <= 128:
-        raise _invalid(f"{key} must be a string of 1 to 128 characters")
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_ID_LENGTH:
+        raise _invalid(f"{key} must be a string of 1 to {MAX_ID_LENGTH} characters")
     return value
 
 

@@ -12,13 +12,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from ai.body import parse_feedback_body, parse_infer_body, read_json, store_of
+from ai import apidoc
+from ai.apidoc import api_route
+from ai.body import FEEDBACK, INFER, parse_feedback_body, parse_infer_body, read_json, store_of
 from ai.errors import ApiError
 from ai.frames import decode_frames
 from ai.recognizer import TrayRequest, answer_json, recognize
 from ai.references import learner_of
 from ai.trays import TrayMemory
-from contract.answer import ContractViolation, check_infer_answer
+from contract import MAX_ITEM_COUNT
+from contract.answer import DECISIONS, ContractViolation, check_infer_answer
+from servicekit import openapi as oa
 
 log = logging.getLogger("ai")
 
@@ -113,3 +117,103 @@ async def feedback(request: Request) -> JSONResponse:
     state.trays.forget(tray_id)
     log.info("store %s: learned from tray %s: %s", store_id, tray_id, dict(result))
     return JSONResponse({"tray_id": tray_id, "store_id": store_id, **result})
+
+
+_NUMBER = oa.number()
+apidoc.schemas["InferAnswer"] = oa.obj(
+    {
+        "decision": oa.string(enum=list(DECISIONS)),
+        "reason": oa.string(),
+        "items": oa.array(
+            oa.obj(
+                {
+                    "sku": oa.string(nullable=True, description="null: matched no candidate"),
+                    "count": oa.integer(minimum=1, maximum=MAX_ITEM_COUNT),
+                    "confidence": oa.number(minimum=0, maximum=1),
+                    "candidates": oa.array(
+                        oa.obj({"sku": oa.string(), "score": _NUMBER}, required=["sku", "score"])
+                    ),
+                    "boxes": oa.array(
+                        oa.obj(
+                            {
+                                "frame": oa.integer(minimum=0),
+                                "box": oa.array(_NUMBER, min_items=4, max_items=4),
+                            },
+                            required=["frame", "box"],
+                        )
+                    ),
+                },
+                required=["sku", "count", "confidence", "candidates", "boxes"],
+            )
+        ),
+        "model_version": oa.string(),
+        "device": oa.string(),
+        "timings_ms": oa.obj({}, additional=_NUMBER),
+    },
+    required=["decision", "reason", "items", "model_version", "device", "timings_ms"],
+)
+_READINESS = oa.obj(
+    {
+        "ready": oa.boolean(),
+        "model_version": oa.string(),
+        "device": oa.string(),
+        "mock": oa.boolean(),
+        "error": oa.string(description="why loading failed"),
+    },
+    required=["ready", "model_version", "device", "mock"],
+)
+FRAME_ERRORS = {
+    400: "frame i is not base64, or empty, truncated or corrupt (invalid_base64, invalid_image)",
+    413: "frame i is over AI_MAX_FRAME_BYTES or AI_MAX_FRAME_PIXELS "
+    "(frame_too_large, image_too_large)",
+    415: "frame i is not JPEG or PNG (unsupported_format)",
+    422: "no frames, too many frames, or a frame of a pixel mode that cannot become RGB",
+}
+
+routes = apidoc.routes(
+    api_route(
+        "GET",
+        "/health",
+        health,
+        ok={200: oa.Answer("the process answers", oa.obj({"status": oa.string()}))},
+    ),
+    api_route(
+        "GET",
+        "/ready",
+        ready,
+        ok={
+            200: oa.Answer("the model and gallery are loaded", _READINESS),
+            503: oa.Answer("still loading, or loading failed (`error` says why)", _READINESS),
+        },
+    ),
+    api_route(
+        "POST",
+        "/v1/infer",
+        infer,
+        body=INFER,
+        ok={200: oa.Answer("what is on the tray", oa.ref("InferAnswer"))},
+        errors={
+            **FRAME_ERRORS,
+            422: "a field is missing or wrong (invalid_request); too many candidates "
+            "(too_many_candidates); a bad counter_id (invalid_counter_id); no or too many "
+            "frames; a malformed mock marker (invalid_mock_marker)",
+            503: "the model is still loading, or failed to load (not_ready)",
+            500: "the recognizer broke the contract: a bug, never sent as an answer "
+            "(invalid_recognition)",
+        },
+    ),
+    api_route(
+        "POST",
+        "/v1/feedback",
+        feedback,
+        body=FEEDBACK,
+        learns=True,
+        ok={
+            200: oa.Answer(
+                "the tray's crops joined the gallery",
+                oa.obj({"tray_id": oa.string()}, required=["tray_id"]),
+            )
+        },
+        errors={404: "the tray's frames are no longer kept (tray_not_remembered)"},
+    ),
+)

@@ -17,7 +17,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from ai import apidoc
+from ai.apidoc import api_route
 from ai.body import (
+    BACKGROUND,
+    COUNTER_ID,
+    PHOTOS,
+    SKU,
+    STORE_ID,
     check_counter_id,
     check_sku,
     check_store_id,
@@ -37,7 +44,8 @@ from ai.recognizer import (
     StoreHasNoReferences,
     TooManyPhotos,
 )
-from contract import MAX_PHOTOS
+from contract import MAX_PHOTOS, PHOTO_ID_PATTERN
+from servicekit import openapi as oa
 
 log = logging.getLogger("ai")
 
@@ -231,3 +239,139 @@ def _registration(
 
 def _photos(listed: Sequence[Any]) -> list[dict[str, Any]]:
     return [{"id": str(photo["id"]), "added_at": photo.get("added_at")} for photo in listed]
+
+
+_PHOTO = oa.obj({"id": oa.string(), "added_at": oa.string(nullable=True)}, required=["id"])
+_PHOTOS = oa.array(_PHOTO)
+_IN_STORE = oa.query("store_id", STORE_ID)
+_SKU = {"sku": SKU}
+PHOTO_ERRORS = {
+    400: "photo i is not base64, or empty, truncated or corrupt (invalid_base64, invalid_image)",
+    413: "photo i is over AI_MAX_FRAME_BYTES or AI_MAX_FRAME_PIXELS",
+    415: "photo i is not JPEG or PNG (unsupported_format)",
+}
+PATH = "/v1/products/{sku}/photos"
+routes = apidoc.routes(
+    api_route(
+        "POST",
+        PATH,
+        register_photos,
+        path_params=_SKU,
+        body=PHOTOS,
+        learns=True,
+        ok={
+            201: oa.Answer(
+                "every photo was added",
+                oa.obj(
+                    {
+                        "sku": oa.string(),
+                        "added": oa.array(
+                            oa.obj({"index": oa.integer(), "id": oa.string()}, required=["id"])
+                        ),
+                        "refused": oa.array(oa.obj({})),
+                        "photos": _PHOTOS,
+                    },
+                    required=["sku", "added", "refused", "photos"],
+                ),
+            )
+        },
+        errors={
+            **PHOTO_ERRORS,
+            409: "the product would pass MAX_PHOTOS photos; nothing was added (too_many_photos)",
+            422: "a photo was refused, naming each (photos_refused); 0 or too many photos "
+            "(invalid_photo_count); a bad SKU (invalid_sku)",
+        },
+    ),
+    api_route(
+        "GET",
+        PATH,
+        list_photos,
+        path_params=_SKU,
+        params=[_IN_STORE],
+        learns=True,
+        ok={
+            200: oa.Answer(
+                "the product's reference photos, oldest first",
+                oa.obj(
+                    {"sku": oa.string(), "photos": _PHOTOS, "max": oa.integer()},
+                    required=["sku", "photos", "max"],
+                ),
+            )
+        },
+        errors={422: "the SKU is not 1 to 128 printable characters (invalid_sku)"},
+    ),
+    api_route(
+        "DELETE",
+        PATH + "/{photo_id}",
+        delete_photo,
+        path_params={**_SKU, "photo_id": oa.string(pattern=f"^{PHOTO_ID_PATTERN}$")},
+        params=[_IN_STORE],
+        learns=True,
+        ok={
+            200: oa.Answer(
+                "the photo is gone; the remaining ones",
+                oa.obj(
+                    {"sku": oa.string(), "deleted": oa.string(), "photos": _PHOTOS},
+                    required=["sku", "deleted", "photos"],
+                ),
+            )
+        },
+        errors={
+            404: "the product has no such photo (photo_not_found)",
+            422: "the SKU is not 1 to 128 printable characters (invalid_sku)",
+        },
+    ),
+    api_route(
+        "POST",
+        "/v1/counters/{counter_id}/background",
+        capture_background,
+        path_params={"counter_id": COUNTER_ID},
+        body=BACKGROUND,
+        learns=True,
+        ok={
+            201: oa.Answer(
+                "the counter's empty tray is stored",
+                oa.obj(
+                    {"counter_id": oa.string(), "frames": oa.integer()}, required=["counter_id"]
+                ),
+            )
+        },
+        errors={
+            **PHOTO_ERRORS,
+            422: "the frames cannot be an empty tray (invalid_background); a bad counter_id "
+            "(invalid_counter_id); no or too many frames",
+        },
+    ),
+    api_route(
+        "POST",
+        "/v1/stores/{store_id}/seed",
+        seed_store,
+        summary="Seed a store's gallery with another store's reference photos.",
+        path_params={"store_id": STORE_ID},
+        body=oa.obj(
+            {"from_store_id": STORE_ID, "skus": oa.array(oa.string(min_length=1))},
+            required=["from_store_id"],
+        ),
+        learns=True,
+        ok={
+            200: oa.Answer(
+                "how many photos were copied, by SKU",
+                oa.obj(
+                    {
+                        "store_id": oa.string(),
+                        "from_store_id": oa.string(),
+                        "copied": oa.obj({}, additional=oa.integer()),
+                    },
+                    required=["store_id", "from_store_id", "copied"],
+                ),
+            )
+        },
+        errors={
+            404: "the source store has no reference photos (of those SKUs) (store_not_found)",
+            409: "a product would pass MAX_PHOTOS photos in the target; nothing was copied "
+            "(too_many_photos)",
+            422: "a bad store id (invalid_store_id); the source is the target, or skus is not "
+            "a non-empty list of SKUs (invalid_request); too many SKUs (too_many_skus)",
+        },
+    ),
+)

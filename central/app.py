@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Route
 
 from central import (
     bills,
@@ -84,11 +83,7 @@ def create_app(
             await database.dispose()
 
     routes = [
-        Route("/health", ops.health),
-        Route("/ready", ops.ready),
-        Route("/metrics", metrics.endpoint),
-        Route("/openapi.json", ops.openapi, include_in_schema=False),
-        Route("/docs", ops.docs, include_in_schema=False),
+        *ops.routes(),
         *stores.routes,
         *references.routes,
         *trays.routes,

@@ -13,17 +13,23 @@ from typing import Any
 import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
+from central import apidoc
 from central import validation as v
+from central.apidoc import api_route
 from central.presentation import bill_body
 from central.states import VOIDED, PaymentStatus
 from central.stores import get_store_row
 from central.tables import bill_lines, bills, payment_attempts, tray_sessions
+from servicekit import openapi as oa
 
 BILL_STATUSES = (*PaymentStatus, VOIDED)
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+STATUS = oa.query("status", oa.string(enum=list(BILL_STATUSES)), description="only these bills")
+LIMIT = oa.query(
+    "limit", oa.integer(minimum=1, maximum=MAX_LIMIT, default=DEFAULT_LIMIT), description="at most"
+)
 
 
 async def list_bills(request: Request) -> JSONResponse:
@@ -33,7 +39,7 @@ async def list_bills(request: Request) -> JSONResponse:
     status = request.query_params.get("status")
     if status is not None and status not in BILL_STATUSES:
         raise v.invalid("status", f"must be one of {', '.join(BILL_STATUSES)}")
-    limit = v.query_int(request, "limit", default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
+    limit = v.query_int(request, LIMIT)
     await get_store_row(request, store_id)
     query = (
         sa.select(bills, tray_sessions.c.uuid, tray_sessions.c.counter_id)
@@ -76,4 +82,37 @@ async def list_bills(request: Request) -> JSONResponse:
     )
 
 
-routes = [Route("/api/v1/stores/{store_id:id}/bills", list_bills, methods=["GET"])]
+routes = apidoc.routes(
+    api_route(
+        "GET",
+        "/api/v1/stores/{store_id:id}/bills",
+        list_bills,
+        params=[STATUS, LIMIT],
+        ok={
+            200: oa.Answer(
+                "the store's bills, newest first, each with its session, lines and history",
+                oa.obj(
+                    {
+                        "bills": oa.array(
+                            {
+                                "allOf": [
+                                    oa.ref("Bill"),
+                                    oa.obj(
+                                        {
+                                            "session": oa.string(),
+                                            "counter_id": oa.string(),
+                                            "store_id": oa.integer(),
+                                        },
+                                        required=["session", "counter_id", "store_id"],
+                                    ),
+                                ]
+                            }
+                        )
+                    },
+                    required=["bills"],
+                ),
+            )
+        },
+        errors={422: "status or limit breaks its rule (invalid_field)"},
+    ),
+)

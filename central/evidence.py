@@ -12,14 +12,16 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from central import apidoc
 from central.annotate import NotAnImage, annotate
+from central.apidoc import api_route
 from central.archive import ArchiveError, FrameMissing, TrayArchive
 from central.db import Database, loads
 from central.errors import ApiError, not_found
 from central.presentation import item_json
 from central.tables import recognition_items, recognition_runs
+from servicekit import openapi as oa
 from servicekit import routing as _routing  # noqa: F401  (the {name:id} path convertor)
 
 log = logging.getLogger("central.evidence")
@@ -98,7 +100,32 @@ async def annotated_frame(request: Request) -> Response:
     return Response(rendered, media_type="image/jpeg", headers={"Cache-Control": CACHE})
 
 
-routes = [
-    Route("/api/v1/runs/{run_id:id}/frames/{index:id}", frame, methods=["GET"]),
-    Route("/api/v1/runs/{run_id:id}/frames/{index:id}/annotated", annotated_frame, methods=["GET"]),
-]
+_BYTES = oa.string(format="binary")
+FRAME_ERRORS = {
+    404: "no such run, or the run has no archived frame with this index (frame_not_archived)",
+    410: "the frame is no longer in the tray archive (frame_expired)",
+    503: "the tray archive did not answer (archive_unavailable)",
+}
+routes = apidoc.routes(
+    api_route(
+        "GET",
+        "/api/v1/runs/{run_id:id}/frames/{index:id}",
+        frame,
+        ok={
+            200: oa.Answer(
+                "the frame's bytes",
+                media={"image/jpeg": _BYTES, "image/png": _BYTES},
+            )
+        },
+        errors=FRAME_ERRORS,
+    ),
+    api_route(
+        "GET",
+        "/api/v1/runs/{run_id:id}/frames/{index:id}/annotated",
+        annotated_frame,
+        ok={200: oa.Answer("the frame with the boxes drawn", media={"image/jpeg": _BYTES})},
+        errors=oa.refusals(
+            FRAME_ERRORS, {422: "the stored frame cannot be drawn on (frame_undecodable)"}
+        ),
+    ),
+)

@@ -18,9 +18,31 @@ from typing import Any
 from PIL import Image
 
 from central.errors import ApiError
-from contract import MAX_FRAME_PIXELS
+from contract import MAX_FRAME_PIXELS, MAX_FRAMES
+from servicekit import openapi as oa
 
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
+
+
+# Frames as a counter sends them; Central's MAX_FRAMES setting may lower the contract's limit.
+FRAMES = oa.obj(
+    {
+        "frames_b64": oa.array(
+            oa.string(min_length=1, format="byte"),
+            min_items=1,
+            max_items=MAX_FRAMES,
+            description="base64 JPEG or PNG frames of the tray",
+            example=[oa.EXAMPLE_PNG_B64],
+        )
+    },
+    required=["frames_b64"],
+    additional=False,
+)
+FRAME_ERRORS = {
+    413: "a frame exceeds MAX_FRAME_BYTES (frame_too_large)",
+    422: "a frame is not base64, not JPEG or PNG, undecodable or too many pixels; "
+    "too many frames (each naming the frame)",
+}
 
 
 def check_frames(

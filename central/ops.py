@@ -1,18 +1,20 @@
-"""Operations: liveness, readiness, OpenAPI and its docs page."""
+"""Operations: liveness, readiness, metrics, the OpenAPI document and its docs page."""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
-from starlette.schemas import SchemaGenerator
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
 
-from central import migrations
+from central import apidoc, migrations
+from central.apidoc import api_route
 from central.db import Database
 from central.errors import RETRY_AFTER_S
+from servicekit import openapi as oa
+from servicekit.docs import docs_routes
 
 
 async def health(request: Request) -> JSONResponse:
@@ -70,53 +72,59 @@ def _not_ready(reason: str, **body: Any) -> JSONResponse:
     return response
 
 
-class _Schemas(SchemaGenerator):
-    """OpenAPI from the routes and their docstrings (first line: summary)."""
-
-    def get_schema(self, routes: list[Any]) -> dict[str, Any]:
-        schema = dict(self.base_schema)
-        schema.setdefault("paths", {})
-        for endpoint in self.get_endpoints(routes):
-            doc = inspect.getdoc(endpoint.func) or ""
-            summary, _, description = doc.partition("\n")
-            operation: dict[str, Any] = {
-                "summary": summary,
-                "responses": {"200": {"description": "OK"}},
-            }
-            if description.strip():
-                operation["description"] = description.strip()
-            if endpoint.path.startswith("/api/v1"):
-                operation["security"] = [{"adminKey": []}]
-                operation["tags"] = [endpoint.path.split("/")[3]]
-            schema["paths"].setdefault(endpoint.path, {})[endpoint.http_method] = operation
-        return schema
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics: requests by route and status, latencies, decisions, archive failures."""
+    return await request.app.state.metrics.endpoint(request)
 
 
-schemas = _Schemas(
+_READINESS = oa.obj(
     {
-        "openapi": "3.0.3",
-        "info": {"title": "BakeSight Central", "version": "1"},
-        "components": {
-            "securitySchemes": {
-                "adminKey": {"type": "apiKey", "in": "header", "name": "X-ADMIN-KEY"}
-            }
-        },
-    }
+        "ready": oa.boolean(),
+        "reason": oa.string(),
+        "schema_version": oa.integer(),
+        "expected_schema_version": oa.integer(),
+    },
+    required=["ready"],
 )
 
 
-async def openapi(request: Request) -> JSONResponse:
-    return JSONResponse(schemas.get_schema(request.app.routes))
-
-
-DOCS_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>BakeSight Central API</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css"></head>
-<body><div id="ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
-</body></html>"""
-
-
-async def docs(request: Request) -> HTMLResponse:
-    return HTMLResponse(DOCS_PAGE)
+def routes() -> list[BaseRoute]:
+    """Liveness, readiness, metrics, this API's document and its docs page: no key."""
+    return [
+        *apidoc.routes(
+            api_route(
+                "GET",
+                "/health",
+                health,
+                ok={
+                    200: oa.Answer(
+                        "the process answers", oa.obj({"status": oa.string()}, required=["status"])
+                    )
+                },
+            ),
+            api_route(
+                "GET",
+                "/ready",
+                ready,
+                ok={
+                    200: oa.Answer("the database answers with the current schema", _READINESS),
+                    503: oa.Answer(
+                        "not ready: why, in `reason`; retry after Retry-After", _READINESS
+                    ),
+                },
+            ),
+            api_route(
+                "GET",
+                "/metrics",
+                metrics,
+                ok={200: oa.Answer("Prometheus text format", media={"text/plain": oa.string()})},
+            ),
+            api_route(
+                "GET",
+                "/openapi.json",
+                apidoc.openapi,
+                ok={200: oa.Answer("this OpenAPI 3.0.3 document", oa.obj({}))},
+            ),
+        ),
+        *docs_routes("BakeSight Central API"),
+    ]

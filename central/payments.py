@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
+from central import apidoc
 from central import validation as v
+from central.apidoc import api_route
 from central.db import Database, utcnow
 from central.errors import conflict
 from central.idempotency import answer, idempotent
@@ -24,8 +25,25 @@ from central.inference import locked_session
 from central.presentation import session_json
 from central.states import RETRYABLE, VOIDED, AttemptKind, PaymentStatus
 from central.tables import bills, payment_attempts
+from servicekit import openapi as oa
 
 MAX_REASON = 500
+PAYMENT_STATUSES = list(PaymentStatus)
+RETRY = oa.obj(
+    {
+        "payment_status": v.text(
+            16, enum=PAYMENT_STATUSES, description="the new attempt's outcome (any case)"
+        ),
+        "payment_reference": v.text(128, description="the payment provider's reference"),
+    },
+    required=["payment_status"],
+    additional=False,
+)
+VOID = oa.obj(
+    {"reason": v.text(MAX_REASON), "voided_by": v.text(128)},
+    required=["reason", "voided_by"],
+    additional=False,
+)
 
 
 async def _bill(conn: AsyncConnection, session: Any) -> Any:
@@ -59,12 +77,9 @@ async def _record(
 async def retry_payment(request: Request) -> JSONResponse:
     """Pay a FAILED or PENDING bill again. Body: payment_status (PAID/PENDING/FAILED),
     payment_reference. Send an Idempotency-Key: a retried request then never pays twice."""
-    data = await v.json_object(request)
-    v.only(data, {"payment_status", "payment_reference"})
-    status = v.string(data, "payment_status", max_len=16).upper()
-    if status not in PaymentStatus.__members__:
-        raise v.invalid("payment_status", f"must be one of {', '.join(PaymentStatus)}")
-    reference = v.string(data, "payment_reference", max_len=128, required=False)
+    values = v.fields(await v.json_object(request), RETRY)
+    status = v.one_of("payment_status", values["payment_status"], PAYMENT_STATUSES)
+    reference = values["payment_reference"]
     database: Database = request.app.state.database
     async with database.transaction() as conn:
         session = await locked_session(conn, request.path_params["session"])
@@ -85,10 +100,8 @@ async def retry_payment(request: Request) -> JSONResponse:
 @idempotent
 async def void_bill(request: Request) -> JSONResponse:
     """Void a bill, saying why. Body: reason, voided_by. Staff may do this."""
-    data = await v.json_object(request)
-    v.only(data, {"reason", "voided_by"})
-    reason = v.string(data, "reason", max_len=MAX_REASON)
-    voided_by = v.string(data, "voided_by", max_len=128)
+    values = v.fields(await v.json_object(request), VOID)
+    reason, voided_by = values["reason"], values["voided_by"]
     database: Database = request.app.state.database
     async with database.transaction() as conn:
         session = await locked_session(conn, request.path_params["session"])
@@ -110,7 +123,26 @@ def _role(request: Request) -> str:
     return str(request.scope.get("state", {}).get("role", "admin"))
 
 
-routes = [
-    Route("/api/v1/tray-sessions/{session}/payment-attempts", retry_payment, methods=["POST"]),
-    Route("/api/v1/tray-sessions/{session}/void", void_bill, methods=["POST"]),
-]
+SESSION = oa.Answer("the session, its bill and the bill's history", oa.ref("Session"))
+routes = apidoc.routes(
+    api_route(
+        "POST",
+        "/api/v1/tray-sessions/{session}/payment-attempts",
+        retry_payment,
+        body=RETRY,
+        ok={201: SESSION},
+        errors={
+            409: "no bill yet (not_billed), or it is paid or voided (already_paid, bill_voided)"
+        },
+        idempotent=True,
+    ),
+    api_route(
+        "POST",
+        "/api/v1/tray-sessions/{session}/void",
+        void_bill,
+        body=VOID,
+        ok={201: SESSION},
+        errors={409: "no bill yet (not_billed), or it is voided already (bill_voided)"},
+        idempotent=True,
+    ),
+)

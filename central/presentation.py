@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from central import apidoc
 from central.db import iso, loads
-from central.states import SessionStatus
+from central.states import AIStatus, Decision, ReviewStatus, SessionStatus
 from central.tables import (
     bill_lines,
     bills,
@@ -17,6 +18,7 @@ from central.tables import (
     recognition_runs,
     reviews,
 )
+from servicekit import openapi as oa
 
 
 def run_json(run: Mapping[Any, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -167,3 +169,120 @@ def bill_body(bill: Any, lines: Sequence[Any], attempts: Sequence[Any]) -> dict[
             for attempt in attempts
         ],
     }
+
+
+# -- the same shapes as OpenAPI schemas ---------------------------------------------------------
+
+_S, _I, _N = oa.string(), oa.integer(), oa.number()
+_OPT_S, _OPT_I = oa.string(nullable=True), oa.integer(nullable=True)
+_TIME, _OPT_TIME = oa.string(format="date-time"), oa.string(format="date-time", nullable=True)
+_ITEM_LINES = oa.array(oa.obj({"sku": _S, "count": _I}, required=["sku", "count"]), nullable=True)
+
+_HEAD = {
+    "uuid": _S,
+    "store_id": _I,
+    "counter_id": _S,
+    "status": oa.string(enum=list(SessionStatus)),
+    "payable": oa.boolean(),
+    "created_at": _TIME,
+    "updated_at": _TIME,
+}
+apidoc.schemas.update(
+    Item=oa.obj(
+        {
+            "sku": oa.string(nullable=True, description="null: the AI matched no product"),
+            "count": _I,
+            "confidence": _N,
+            "candidates": oa.array(oa.obj({"sku": _S, "score": _N})),
+            "boxes": oa.array(oa.obj({"frame": _I, "box": oa.array(_N)})),
+        },
+        required=["sku", "count", "confidence", "candidates", "boxes"],
+    ),
+    Run=oa.obj(
+        {
+            "id": _I,
+            "decision": oa.string(enum=list(Decision)),
+            "reason": _S,
+            "ai_status": oa.string(enum=list(AIStatus)),
+            "ai_error": _OPT_S,
+            "model_version": _OPT_S,
+            "device": _OPT_S,
+            "ai_latency_ms": _OPT_I,
+            "frame_count": _I,
+            "frames": oa.array(
+                oa.obj({"image": _S, "annotated": _S}, required=["image", "annotated"])
+            ),
+            "created_at": _TIME,
+            "items": oa.array(oa.ref("Item")),
+        },
+        required=["id", "decision", "reason", "ai_status", "frame_count", "frames", "items"],
+    ),
+    Review=oa.obj(
+        {
+            "id": _I,
+            "session_id": _I,
+            "run_id": _OPT_I,
+            "store_id": _I,
+            "reason": _S,
+            "status": oa.string(enum=list(ReviewStatus)),
+            "final_items": _ITEM_LINES,
+            "resolved_by": _OPT_S,
+            "created_at": _TIME,
+            "resolved_at": _OPT_TIME,
+            "session": oa.string(description="the tray session's uuid"),
+        },
+        required=["id", "session_id", "store_id", "reason", "status", "created_at"],
+    ),
+    Bill=oa.obj(
+        {
+            "id": _I,
+            "total_krw": _I,
+            "currency": oa.string(enum=["KRW"]),
+            "source": _S,
+            "payment_status": _S,
+            "payment_reference": _OPT_S,
+            "created_at": _TIME,
+            "lines": oa.array(
+                oa.obj(
+                    {
+                        "sku": _S,
+                        "name": _S,
+                        "unit_price_krw": _I,
+                        "count": _I,
+                        "line_total_krw": _I,
+                    },
+                    required=["sku", "name", "unit_price_krw", "count", "line_total_krw"],
+                )
+            ),
+            "history": oa.array(
+                oa.obj(
+                    {
+                        "kind": _S,
+                        "from_status": _S,
+                        "payment_status": _S,
+                        "payment_reference": _OPT_S,
+                        "reason": _OPT_S,
+                        "actor": _OPT_S,
+                        "at": _TIME,
+                    },
+                    required=["kind", "from_status", "payment_status", "at"],
+                )
+            ),
+        },
+        required=["id", "total_krw", "currency", "source", "payment_status", "lines", "history"],
+    ),
+    Session=oa.obj(
+        {
+            **_HEAD,
+            "runs": oa.array(oa.ref("Run")),
+            "reviews": oa.array(oa.ref("Review")),
+            "bill": oa.nullable(oa.ref("Bill")),
+        },
+        required=[*_HEAD, "runs", "reviews", "bill"],
+    ),
+    Scan=oa.obj(
+        {**_HEAD, "run": oa.ref("Run"), "review": oa.nullable(oa.ref("Review"))},
+        required=[*_HEAD, "run", "review"],
+        description="the session after a scan: its new run, and the review it opened (or null)",
+    ),
+)

@@ -14,15 +14,17 @@ from typing import Any, NoReturn, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
+from central import apidoc
 from central import validation as v
 from central.ai_client import AIError, AIHTTPError
+from central.apidoc import api_route
 from central.errors import ApiError, not_found
-from central.frames import check_frames
+from central.frames import FRAME_ERRORS, FRAMES, check_frames
 from central.stores import get_product_row, get_store_row
 from central.tables import stores
 from contract import MAX_PHOTOS, PHOTO_ID_PATTERN
+from servicekit import openapi as oa
 from servicekit import routing as _routing  # noqa: F401  (the {name:id} path convertor)
 
 COUNTER_RE = v.CODE_RE  # as a tray session's counter_id
@@ -32,6 +34,35 @@ PHOTO_ID_RE = re.compile(PHOTO_ID_PATTERN)
 _NOT_THE_CLIENTS = {401, 403, 405}
 
 T = TypeVar("T")
+
+PHOTOS = oa.obj(
+    {
+        "photos_b64": oa.array(
+            oa.string(min_length=1, format="byte"),
+            min_items=1,
+            max_items=MAX_PHOTOS,
+            description="base64 JPEG or PNG photos of the product alone on a tray",
+            example=[oa.EXAMPLE_PNG_B64],
+        )
+    },
+    required=["photos_b64"],
+    additional=False,
+)
+_PHOTO = oa.obj({"id": oa.string(), "added_at": oa.string(nullable=True)}, required=["id"])
+SEED = oa.obj(
+    {
+        "from_store_id": oa.integer(minimum=1, maximum=2**31 - 1),
+        "skus": oa.array(
+            oa.string(min_length=1),
+            min_items=1,
+            max_items=MAX_SEED_SKUS,
+            description="only these SKUs (default: every SKU the source has photos of)",
+        ),
+    },
+    required=["from_store_id"],
+    additional=False,
+)
+_WHERE = {"store_id": oa.integer(), "sku": oa.string()}
 
 
 def ai_store_id(store_id: int) -> str:
@@ -53,7 +84,7 @@ async def register_photos(request: Request) -> JSONResponse:
     p = request.path_params
     settings = request.app.state.settings
     data = await v.json_object(request)
-    v.only(data, {"photos_b64"})
+    v.only(data, set(PHOTOS["properties"]))
     photos = check_frames(data, MAX_PHOTOS, settings.max_frame_bytes, field="photos_b64")
     await get_product_row(request, p["store_id"], p["sku"])
     store = ai_store_id(p["store_id"])
@@ -96,7 +127,7 @@ async def capture_background(request: Request) -> JSONResponse:
             "must be 1 to 32 letters, digits, '-' or '_', starting with a letter or digit",
         )
     data = await v.json_object(request)
-    v.only(data, {"frames_b64"})
+    v.only(data, set(FRAMES["properties"]))
     frames = check_frames(data, settings.max_frames, settings.max_frame_bytes)
     await get_store_row(request, p["store_id"])
     counter = ai_counter_id(p["store_id"], p["counter_id"])
@@ -117,7 +148,7 @@ async def seed_gallery(request: Request) -> JSONResponse:
     """
     p = request.path_params
     data = await v.json_object(request)
-    v.only(data, {"from_store_id", "skus"})
+    v.only(data, set(SEED["properties"]))
     source = data.get("from_store_id")
     if not isinstance(source, int) or isinstance(source, bool) or not 1 <= source < 2**31:
         raise v.invalid("from_store_id", "must be the id of another store")
@@ -174,18 +205,121 @@ def _pass_on(error: AIHTTPError, where: dict[str, Any]) -> NoReturn:
     ) from None
 
 
-routes = [
-    Route("/api/v1/stores/{store_id:id}/products/{sku}/photos", register_photos, methods=["POST"]),
-    Route("/api/v1/stores/{store_id:id}/products/{sku}/photos", list_photos, methods=["GET"]),
-    Route(
-        "/api/v1/stores/{store_id:id}/products/{sku}/photos/{photo_id}",
-        delete_photo,
-        methods=["DELETE"],
+PHOTOS_PATH = "/api/v1/stores/{store_id:id}/products/{sku}/photos"
+AI_ERRORS = {
+    502: "the AI is unreachable, slow, failing or refuses Central itself (ai_unavailable)",
+    # The AI's own refusals reach staff with its status and details.
+    409: "the product would pass MAX_PHOTOS reference photos (too_many_photos, from the AI)",
+    422: "the AI refused a photo or frame, naming it (e.g. photos_refused)",
+}
+# An image Central let through that the AI's own decoder refuses reaches staff as the AI said.
+AI_IMAGE_ERRORS = {
+    400: "the AI could not read an image (invalid_image, invalid_base64)",
+    413: "an image is over the AI's byte or pixel limit (frame_too_large, image_too_large)",
+    415: "an image is not JPEG or PNG to the AI (unsupported_format)",
+}
+routes = apidoc.routes(
+    api_route(
+        "POST",
+        PHOTOS_PATH,
+        register_photos,
+        body=PHOTOS,
+        ok={
+            201: oa.Answer(
+                "every photo was added",
+                oa.obj(
+                    {
+                        **_WHERE,
+                        "added": oa.array(oa.obj({"index": oa.integer(), "id": oa.string()})),
+                        "refused": oa.array(oa.obj({})),
+                        "photos": oa.array(_PHOTO),
+                    },
+                    required=["store_id", "sku", "photos"],
+                ),
+            )
+        },
+        errors=oa.refusals(FRAME_ERRORS, AI_ERRORS, AI_IMAGE_ERRORS),
     ),
-    Route("/api/v1/stores/{store_id:id}/gallery/seed", seed_gallery, methods=["POST"]),
-    Route(
+    api_route(
+        "GET",
+        PHOTOS_PATH,
+        list_photos,
+        ok={
+            200: oa.Answer(
+                "the product's reference photos, oldest first",
+                oa.obj(
+                    {**_WHERE, "photos": oa.array(_PHOTO), "max": oa.integer()},
+                    required=["store_id", "sku", "photos"],
+                ),
+            )
+        },
+        errors={502: AI_ERRORS[502]},
+    ),
+    api_route(
+        "DELETE",
+        PHOTOS_PATH + "/{photo_id}",
+        delete_photo,
+        ok={
+            200: oa.Answer(
+                "the photo is gone; the remaining ones",
+                oa.obj(
+                    {**_WHERE, "deleted": oa.string(), "photos": oa.array(_PHOTO)},
+                    required=["store_id", "sku", "deleted", "photos"],
+                ),
+            )
+        },
+        errors={404: "no such product or photo (not_found, photo_not_found)", 502: AI_ERRORS[502]},
+    ),
+    api_route(
+        "POST",
         "/api/v1/stores/{store_id:id}/counters/{counter_id}/background",
         capture_background,
-        methods=["POST"],
+        body=FRAMES,
+        ok={
+            201: oa.Answer(
+                "the counter's empty tray is captured",
+                oa.obj(
+                    {"store_id": oa.integer(), "counter_id": oa.string(), "frames": oa.integer()},
+                    required=["store_id", "counter_id"],
+                ),
+            )
+        },
+        errors=oa.refusals(
+            FRAME_ERRORS,
+            AI_IMAGE_ERRORS,
+            {
+                422: "counter_id breaks its rule (invalid_field); the AI refused the frames "
+                "(invalid_background)",
+                502: AI_ERRORS[502],
+            },
+        ),
     ),
-]
+    api_route(
+        "POST",
+        "/api/v1/stores/{store_id:id}/gallery/seed",
+        seed_gallery,
+        summary="Seed this store's AI gallery with another store's reference photos.",
+        body=SEED,
+        ok={
+            200: oa.Answer(
+                "how many photos were copied, by SKU",
+                oa.obj(
+                    {
+                        "store_id": oa.integer(),
+                        "from_store_id": oa.integer(),
+                        "copied": oa.obj({}, additional=oa.integer()),
+                    },
+                    required=["store_id", "from_store_id", "copied"],
+                ),
+            )
+        },
+        errors={
+            404: "this store or the source store does not exist (not_found); the source has no "
+            "reference photos of those SKUs at the AI (store_not_found)",
+            409: "a product would pass MAX_PHOTOS photos here; nothing was copied "
+            "(too_many_photos, from the AI)",
+            422: "from_store_id or skus breaks its rule (invalid_field)",
+            502: AI_ERRORS[502],
+        },
+    ),
+)

@@ -10,10 +10,11 @@ import sqlalchemy as sa
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
+from central import apidoc
 from central import validation as v
 from central.ai_client import AIError
+from central.apidoc import api_route
 from central.db import Database, dumps, utcnow
 from central.errors import ApiError, conflict, invalid, not_found
 from central.idempotency import answer, idempotent
@@ -24,12 +25,37 @@ from central.states import ReviewStatus, SessionStatus
 from central.stores import active_skus
 from central.tables import reviews, tray_sessions
 from contract import MAX_ITEM_COUNT
+from servicekit import openapi as oa
 from servicekit import routing as _routing  # noqa: F401  (the {name:id} path convertor)
 
 log = logging.getLogger("central.reviews")
 
 STATUSES = set(ReviewStatus.__members__)
 MAX_LINES = 100
+STORE_ID = oa.query("store_id", oa.integer(minimum=1, maximum=2**31 - 1))
+STATUS = oa.query("status", oa.string(enum=sorted(STATUSES)), description="any case")
+LIMIT = oa.query("limit", oa.integer(minimum=1, maximum=200, default=50))
+AFTER = oa.query("after", oa.integer(minimum=0, maximum=2**31, default=0))
+RESOLUTION = oa.obj(
+    {
+        "reviewer": v.text(128, description="who looked at the tray"),
+        "items": oa.array(
+            oa.obj(
+                {
+                    "sku": oa.string(min_length=1, description="an active SKU of the store"),
+                    "count": oa.integer(minimum=1, maximum=MAX_ITEM_COUNT),
+                },
+                required=["sku", "count"],
+                additional=False,
+            ),
+            min_items=1,
+            max_items=MAX_LINES,
+            description="what is really on the tray, each SKU once",
+        ),
+    },
+    required=["reviewer", "items"],
+    additional=False,
+)
 
 
 def _with_session_uuid() -> sa.Select[Any]:
@@ -48,16 +74,14 @@ async def review_row(database: Database, review_id: int) -> Any:
 async def list_reviews(request: Request) -> JSONResponse:
     """List reviews, oldest first. Query: store_id, status (OPEN/RESOLVED/…), limit, after."""
     query = _with_session_uuid().order_by(reviews.c.id)
-    if "store_id" in request.query_params:
-        store_id = v.query_int(request, "store_id", default=0, minimum=1, maximum=2**31 - 1)
-        query = query.where(reviews.c.store_id == store_id)
-    status = request.query_params.get("status")
+    if STORE_ID.name in request.query_params:
+        query = query.where(reviews.c.store_id == v.query_int(request, STORE_ID))
+    status = request.query_params.get(STATUS.name)
     if status is not None:
         if status.upper() not in STATUSES:
             raise invalid("status", f"must be one of {', '.join(sorted(STATUSES))}")
         query = query.where(reviews.c.status == status.upper())
-    limit = v.query_int(request, "limit", default=50, minimum=1, maximum=200)
-    after = v.query_int(request, "after", default=0, minimum=0, maximum=2**31)
+    limit, after = v.query_int(request, LIMIT), v.query_int(request, AFTER)
     rows = await request.app.state.database.fetch_all(
         query.where(reviews.c.id > after).limit(limit + 1)
     )
@@ -82,8 +106,8 @@ async def resolve_review(request: Request) -> JSONResponse:
     database: Database = request.app.state.database
     review_id = request.path_params["review_id"]
     data = await v.json_object(request)
-    v.only(data, {"reviewer", "items"})
-    reviewer = v.string(data, "reviewer", max_len=128)
+    v.only(data, set(RESOLUTION["properties"]))
+    reviewer = v.value(data, "reviewer", RESOLUTION["properties"]["reviewer"], required=True)
     review = await review_row(database, review_id)
     items = parse_items(data.get("items"), set(await active_skus(database, review.store_id)))
     now = utcnow()
@@ -179,8 +203,44 @@ def parse_items(raw: Any, known_skus: set[str]) -> list[dict[str, Any]]:
     return items
 
 
-routes = [
-    Route("/api/v1/reviews", list_reviews, methods=["GET"]),
-    Route("/api/v1/reviews/{review_id:id}", get_review, methods=["GET"]),
-    Route("/api/v1/reviews/{review_id:id}/resolve", resolve_review, methods=["POST"]),
-]
+REVIEW = oa.Answer("the review", oa.ref("Review"))
+routes = apidoc.routes(
+    api_route(
+        "GET",
+        "/api/v1/reviews",
+        list_reviews,
+        params=[STORE_ID, STATUS, LIMIT, AFTER],
+        ok={
+            200: oa.Answer(
+                "a page of reviews; next_after is the `after` of the next page, or null",
+                oa.obj(
+                    {"items": oa.array(oa.ref("Review")), "next_after": oa.integer(nullable=True)},
+                    required=["items", "next_after"],
+                ),
+            )
+        },
+    ),
+    api_route("GET", "/api/v1/reviews/{review_id:id}", get_review, ok={200: REVIEW}),
+    api_route(
+        "POST",
+        "/api/v1/reviews/{review_id:id}/resolve",
+        resolve_review,
+        body=RESOLUTION,
+        ok={
+            200: oa.Answer(
+                "the resolved review, and the session's status now",
+                {
+                    "allOf": [
+                        oa.ref("Review"),
+                        oa.obj({"session_status": oa.string()}, required=["session_status"]),
+                    ]
+                },
+            )
+        },
+        errors={
+            409: "the review is not open (review_not_open)",
+            422: "an item's SKU is not an active product of the store (unknown_sku)",
+        },
+        idempotent=True,
+    ),
+)

@@ -14,31 +14,53 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
+from central import apidoc
 from central import validation as v
+from central.apidoc import api_route
 from central.archive import archive_frames
 from central.billing import bill_session
 from central.db import Database, utcnow
 from central.errors import conflict, not_found
-from central.frames import check_frames
+from central.frames import FRAME_ERRORS, FRAMES, check_frames
 from central.idempotency import answer, idempotent, key_claim, lease_for
 from central.inference import ask_ai, claim_for_inference, release_claim, store_run
 from central.presentation import new_session_json, session_json
 from central.references import ai_counter_id, ai_store_id
 from central.states import PaymentStatus, SessionStatus
 from central.tables import stores, tray_sessions
+from servicekit import openapi as oa
 
 log = logging.getLogger("central.trays")
 
 COUNTER_RE = v.CODE_RE
+NEW_SESSION = oa.obj(
+    {
+        "store_id": oa.integer(minimum=1, maximum=2**31 - 1),
+        "counter_id": v.text(32, COUNTER_RE),
+    },
+    required=["store_id", "counter_id"],
+    additional=False,
+)
+PAYMENT_STATUSES = list(PaymentStatus)
+CHECKOUT = oa.obj(
+    {
+        "payment_status": v.text(
+            16,
+            enum=PAYMENT_STATUSES,
+            default=PaymentStatus.PENDING.value,
+            description="what the counter's payment did (case does not matter)",
+        ),
+        "payment_reference": v.text(128, description="the payment provider's reference"),
+    },
+    additional=False,
+)
 
 
 def parse_new_session(data: dict[str, Any]) -> tuple[int, str]:
     """The store and counter a new session is opened for."""
-    v.only(data, {"store_id", "counter_id"})
-    store_id = v.integer(data, "store_id", minimum=1, maximum=2**31 - 1)
-    return store_id, v.string(data, "counter_id", max_len=32, pattern=COUNTER_RE)
+    values = v.fields(data, NEW_SESSION)
+    return values["store_id"], values["counter_id"]
 
 
 def check_store_open(store: Any) -> None:
@@ -96,7 +118,7 @@ async def infer(request: Request) -> JSONResponse:
     settings = request.app.state.settings
     database: Database = request.app.state.database
     data = await v.json_object(request)
-    v.only(data, {"frames_b64"})
+    v.only(data, set(FRAMES["properties"]))
     frames = check_frames(data, settings.max_frames, settings.max_frame_bytes)
     # No database connection is held across the AI call.
     held, lease = key_claim(request), lease_for(settings)
@@ -150,12 +172,9 @@ async def checkout(request: Request) -> JSONResponse:
     database: Database = request.app.state.database
     body = await request.body()
     data = await v.json_object(request) if body.strip() else {}
-    v.only(data, {"payment_status", "payment_reference"})
-    payment_status = v.string(data, "payment_status", max_len=16, default="PENDING").upper()
-    if payment_status not in PaymentStatus.__members__:
-        allowed = ", ".join(sorted(PaymentStatus.__members__))
-        raise v.invalid("payment_status", f"must be one of {allowed}")
-    reference = v.string(data, "payment_reference", max_len=128, required=False)
+    values = v.fields(data, CHECKOUT)
+    payment_status = v.one_of("payment_status", values["payment_status"], sorted(PAYMENT_STATUSES))
+    reference = values["payment_reference"]
     async with database.transaction() as conn:
         session = await bill_session(
             conn, request.path_params["session"], payment_status, reference
@@ -163,9 +182,60 @@ async def checkout(request: Request) -> JSONResponse:
         return await answer(conn, request, await session_json(conn, session), 201)
 
 
-routes = [
-    Route("/api/v1/tray-sessions", create_session, methods=["POST"]),
-    Route("/api/v1/tray-sessions/{session}", get_session, methods=["GET"]),
-    Route("/api/v1/tray-sessions/{session}/infer", infer, methods=["POST"]),
-    Route("/api/v1/tray-sessions/{session}/checkout", checkout, methods=["POST"]),
-]
+SESSION = oa.Answer("the session, its runs, reviews and bill", oa.ref("Session"))
+
+
+# The bodies a link sends: a frame the services accept, a paid checkout.
+_LINK_BODIES: dict[str, oa.Schema] = {
+    "infer": {"frames_b64": [oa.EXAMPLE_PNG_B64]},
+    "checkout": {"payment_status": "PAID"},
+}
+
+
+def _next(description: str, schema: str, *operations: str) -> oa.Answer:
+    """An answer about a session, linked to what may follow it."""
+    links = {name: oa.link(name, _LINK_BODIES.get(name), session="/uuid") for name in operations}
+    return oa.Answer(description, oa.ref(schema), links=links)
+
+
+SESSIONS = "/api/v1/tray-sessions"
+routes = apidoc.routes(
+    api_route(
+        "POST",
+        SESSIONS,
+        create_session,
+        body=NEW_SESSION,
+        ok={201: _next("the new session", "Session", "get_session", "infer", "checkout")},
+        errors={404: "no such store (not_found)", 409: "the store is not active (store_inactive)"},
+        idempotent=True,
+    ),
+    api_route("GET", SESSIONS + "/{session}", get_session, ok={200: SESSION}),
+    api_route(
+        "POST",
+        SESSIONS + "/{session}/infer",
+        infer,
+        body=FRAMES,
+        ok={
+            201: _next("the session with its new run and review", "Scan", "get_session", "checkout")
+        },
+        errors=oa.refusals(
+            FRAME_ERRORS,
+            {409: "the session cannot be scanned now: checked out, or being scanned"},
+        ),
+        idempotent=True,
+    ),
+    api_route(
+        "POST",
+        SESSIONS + "/{session}/checkout",
+        checkout,
+        body=CHECKOUT,
+        body_required=False,
+        ok={
+            201: _next(
+                "the session with its bill", "Session", "retry_payment", "void_bill", "get_session"
+            )
+        },
+        errors={409: "the session is not payable, or already billed"},
+        idempotent=True,
+    ),
+)

@@ -1,8 +1,14 @@
-"""Small, explicit checks for JSON request bodies; each failure names the field."""
+"""Small, explicit checks for JSON request bodies and queries; each failure names the field.
+
+The rules are the routes' OpenAPI declarations (`servicekit.openapi` schemas): `fields` checks a
+body against the same schema the document shows, with Central's reading of it: strings are
+trimmed first, and a missing or null field takes the schema's default.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -10,10 +16,21 @@ from starlette.requests import Request
 
 from central.errors import ApiError, invalid
 from contract.jsonbody import JSONBodyError, parse_json_body
+from servicekit import openapi as oa
 
-_MISSING = object()
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+TIME_ZONE = "iana-time-zone"  # a string format: an IANA zone name such as Asia/Seoul
+
+
+def text(max_length: int, pattern: re.Pattern[str] | None = None, **rules: Any) -> oa.Schema:
+    """A non-empty string field (trimmed before it is checked)."""
+    return oa.string(
+        min_length=1,
+        max_length=max_length,
+        pattern=pattern.pattern if pattern is not None else None,
+        **rules,
+    )
 
 
 async def json_object(request: Request) -> dict[str, Any]:
@@ -29,65 +46,38 @@ async def json_object(request: Request) -> dict[str, Any]:
     return data
 
 
-def string(
-    data: dict[str, Any],
-    field: str,
-    *,
-    max_len: int,
-    pattern: re.Pattern[str] | None = None,
-    required: bool = True,
-    default: Any = _MISSING,
-) -> Any:
-    value = data.get(field, _MISSING)
-    if value is _MISSING or value is None:
-        if required and default is _MISSING:
+def fields(data: dict[str, Any], body: oa.Schema) -> dict[str, Any]:
+    """Each declared field's value (its default when missing), checked in declared order.
+
+    Unknown fields are refused first when the schema allows no others.
+    """
+    properties: dict[str, oa.Schema] = body["properties"]
+    if body.get("additionalProperties") is False:
+        only(data, set(properties))
+    required = set(body.get("required", ()))
+    return {
+        name: value(data, name, rule, required=name in required)
+        for name, rule in properties.items()
+    }
+
+
+def value(data: dict[str, Any], field: str, rule: oa.Schema, *, required: bool) -> Any:
+    raw = data.get(field)
+    if raw is None:
+        if required:
             raise invalid(field, "is required")
-        return None if default is _MISSING else default
-    if not isinstance(value, str) or not value.strip():
-        raise invalid(field, "must be a non-empty string")
-    value = value.strip()
-    if len(value) > max_len:
-        raise invalid(field, f"must be at most {max_len} characters")
-    if pattern is not None and not pattern.match(value):
-        raise invalid(field, f"must match {pattern.pattern}")
-    return value
-
-
-def integer(
-    data: dict[str, Any], field: str, *, minimum: int, maximum: int, default: Any = _MISSING
-) -> Any:
-    value = data.get(field, _MISSING)
-    if value is _MISSING or value is None:
-        if default is _MISSING:
-            raise invalid(field, "is required")
-        return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise invalid(field, "must be an integer")
-    if not minimum <= value <= maximum:
-        raise invalid(field, f"must be between {minimum} and {maximum}")
-    return value
-
-
-def boolean(data: dict[str, Any], field: str, *, default: Any = _MISSING) -> Any:
-    value = data.get(field, _MISSING)
-    if value is _MISSING or value is None:
-        if default is _MISSING:
-            raise invalid(field, "is required")
-        return default
-    if not isinstance(value, bool):
-        raise invalid(field, "must be true or false")
-    return value
-
-
-def timezone(data: dict[str, Any], field: str, *, default: Any = _MISSING) -> Any:
-    value = string(data, field, max_len=64, default=default)
-    if value is None:
-        return None
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise invalid(field, "must be an IANA time zone such as Asia/Seoul") from None
-    return value
+        return rule.get("default")
+    if rule.get("type") == "string" and isinstance(raw, str):
+        raw = raw.strip()
+    problem = oa.problem(rule, raw)
+    if problem is not None:
+        raise invalid(field, problem)
+    if rule.get("format") == TIME_ZONE:
+        try:
+            ZoneInfo(raw)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise invalid(field, "must be an IANA time zone such as Asia/Seoul") from None
+    return raw
 
 
 def only(data: dict[str, Any], allowed: set[str]) -> None:
@@ -96,14 +86,23 @@ def only(data: dict[str, Any], allowed: set[str]) -> None:
         raise invalid(unknown[0], f"is not a known field (known: {', '.join(sorted(allowed))})")
 
 
-def query_int(request: Request, name: str, *, default: int, minimum: int, maximum: int) -> int:
-    raw = request.query_params.get(name)
+def query_int(request: Request, param: oa.Param) -> Any:
+    """An integer query parameter as declared: its default when absent, else within bounds."""
+    raw = request.query_params.get(param.name)
     if raw is None:
-        return default
+        return param.schema.get("default")
     try:
-        value = int(raw)
+        number = int(raw)
     except ValueError:
-        raise invalid(name, "must be an integer") from None
-    if not minimum <= value <= maximum:
-        raise invalid(name, f"must be between {minimum} and {maximum}")
-    return value
+        raise invalid(param.name, "must be an integer") from None
+    problem = oa.problem(param.schema, number)
+    if problem is not None:
+        raise invalid(param.name, problem)
+    return number
+
+
+def one_of(field: str, raw: str, allowed: Sequence[str]) -> str:
+    """`raw` in upper case, when it is one of `allowed` (case does not matter)."""
+    if raw.upper() not in allowed:
+        raise invalid(field, f"must be one of {', '.join(allowed)}")
+    return raw.upper()

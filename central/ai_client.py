@@ -8,12 +8,15 @@ waits for staff instead of for a second slow answer.
 
 Every call has a total deadline (`Timeouts.total`), the whole answer included: httpx's own
 timeouts are per phase and per socket read, so an answer dripping in slowly would never trip them.
+
+`call_headers` adds headers to every call when it is made: Central passes the request id and
+trace of the request being answered, so the AI's log lines join Central's.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -99,8 +102,10 @@ class AIClient:
         timeouts: Timeouts = Timeouts(),
         max_connections: int = MAX_CONNECTIONS,
         transport: httpx.AsyncBaseTransport | None = None,
+        call_headers: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self._deadline_s = timeouts.total
+        self._call_headers = call_headers
         self._http = httpx.AsyncClient(
             base_url=base_url,
             headers={"X-ADMIN-KEY": admin_key},
@@ -218,6 +223,8 @@ class AIClient:
     async def _send(
         self, method: str, path: str, expect: int = 200, **kwargs: Any
     ) -> httpx.Response:
+        if self._call_headers is not None:
+            kwargs["headers"] = dict(self._call_headers())
         try:
             async with asyncio.timeout(self._deadline_s):
                 try:

@@ -31,6 +31,7 @@ from central.idempotency import lease_for
 from central.inference import sweep_forever
 from central.metrics import Metrics
 from central.settings import Settings, load_settings
+from servicekit.correlation import forwarded_headers
 from servicekit.logs import RequestLogMiddleware
 from servicekit.uploads import UploadGuardMiddleware, UploadLimits
 
@@ -61,6 +62,8 @@ def create_app(
             ),
             max_connections=settings.ai_max_connections,
             transport=ai_transport,
+            # The request id and trace of the request being answered: the AI logs them too.
+            call_headers=forwarded_headers,
         )
         app.state.database, app.state.ai = database, ai
         app.state.readiness = ops.Readiness(database)

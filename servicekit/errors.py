@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from servicekit.logs import already_logged
 from servicekit.routing import allowed_methods
 
 log = logging.getLogger("servicekit.errors")
@@ -81,12 +82,21 @@ async def on_http_exception(request: Request, exc: Exception) -> JSONResponse:
 
 
 def unexpected_error_handler(message: str) -> Any:
-    """The 500 handler: the traceback goes to the log with the request id, never to the caller."""
+    """The 500 handler: the traceback goes to the log with the request id, never to the caller.
+
+    The request log has already written it on the request's line; it is logged here only when
+    no request log saw it.
+    """
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         request_id = request.scope.get("request_id")
-        log.error("unhandled error", exc_info=exc, extra={"request_id": request_id})
-        return error_response(500, "internal_error", message, request_id=request_id)
+        if not already_logged(exc):
+            log.error("unhandled error", exc_info=exc, extra={"request_id": request_id})
+        response = error_response(500, "internal_error", message, request_id=request_id)
+        if request_id is not None:
+            # Sent from outside the request log, which adds the header to every other answer.
+            response.headers["X-Request-Id"] = request_id
+        return response
 
     return on_unexpected
 

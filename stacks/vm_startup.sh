@@ -31,13 +31,15 @@ working() { [ -n "$1" ] && [ -f "$1/.installed" ]; }
 write_env() {
   # The key is read at every boot, at the version pinned here, so a rotated key reaches the VM
   # on its next start. AI_DEVICE=cuda: a torch that cannot see the GPU stops the service loudly
-  # instead of serving from the CPU.
+  # instead of serving from the CPU. The project names the trace in the service's log lines,
+  # so they join Central's in Cloud Logging.
   local key
   key="$(gcloud secrets versions access "$SECRET_VERSION" --secret="$SECRET" --project="$PROJECT")" \
     || return 1
   [ -n "$key" ] || return 1
-  (umask 077 && printf 'AI_ADMIN_KEY=%s\nAI_GALLERY=%s\nAI_DEVICE=cuda\n' "$key" "$GALLERY_URI" \
-    > "$ENV_FILE.new") || return 1
+  (umask 077 \
+    && printf 'AI_ADMIN_KEY=%s\nAI_GALLERY=%s\nAI_DEVICE=cuda\nAI_GOOGLE_CLOUD_PROJECT=%s\n' \
+      "$key" "$GALLERY_URI" "$PROJECT" > "$ENV_FILE.new") || return 1
   mv -f "$ENV_FILE.new" "$ENV_FILE"
 }
 

@@ -60,10 +60,15 @@ def served(app: Any) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    # As the services run it: no log config of uvicorn's (its loggers reach the root's handler).
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, http=guarded_protocol(64 * 1024), access_log=False
+        app,
+        host="127.0.0.1",
+        port=port,
+        http=guarded_protocol(64 * 1024),
+        access_log=False,
+        log_config=None,
     )
-    config.log_config = None
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -375,8 +375,12 @@ def test_vm_installs_the_uploaded_archive_and_reads_its_key_at_boot(synth: Synth
     assert "ENV_FILE='/etc/ai-inference.env'" in script
     # The product gallery lives in the models bucket, where the AI may write under gallery/ only.
     assert re.search(r"GALLERY_URI='gs://[a-z0-9-]+-models/gallery/gallery\.pt'", script)
-    # AI_DEVICE=cuda: a torch that cannot see the T4 stops the service instead of using the CPU.
-    assert "AI_ADMIN_KEY=%s\\nAI_GALLERY=%s\\nAI_DEVICE=cuda\\n" in script
+    # AI_DEVICE=cuda: a torch that cannot see the T4 stops the service instead of using the CPU;
+    # the project names the trace in the AI's log lines, as GOOGLE_CLOUD_PROJECT does Central's.
+    assert (
+        "AI_ADMIN_KEY=%s\\nAI_GALLERY=%s\\nAI_DEVICE=cuda\\nAI_GOOGLE_CLOUD_PROJECT=%s\\n" in script
+    )
+    assert f"PROJECT='{PROJECT}'" in script
     assert "TORCH_INDEX_URL='https://download.pytorch.org/whl/cu128'" in script
     assert "APP_LINK='/opt/ai-inference'" in script and "UNIT_DIR='/etc/systemd/system'" in script
     assert "bash scripts/install_ai.sh" in script and "scp" not in script

@@ -61,6 +61,7 @@ def test_first_boot_installs_the_archive_and_starts_it_on_cuda(vm: Vm, archives)
         "AI_ADMIN_KEY=test-admin-key",
         "AI_GALLERY=gs://models/gallery/gallery.pt",
         "AI_DEVICE=cuda",
+        "AI_GOOGLE_CLOUD_PROJECT=bakesight-test",
     ]
     assert oct(Path(vm.paths.env_file).stat().st_mode & 0o777) == "0o600"
     assert (Path(vm.paths.unit_dir) / "ai-inference.service").is_file()

@@ -46,6 +46,9 @@ IMAGE_FAMILY = "common-cu128-ubuntu-2204-nvidia-570"
 IMAGE = f"projects/{IMAGE_PROJECT}/global/images/family/{IMAGE_FAMILY}"
 TORCH_INDEX_URL = "https://download.pytorch.org/whl/cu128"
 STARTUP_TEMPLATE = Path(__file__).with_name("vm_startup.sh")
+# What the VM's Ops Agent ships: the AI's journal lines as JSON entries, its /metrics.
+OPS_AGENT_CONFIG = Path(__file__).with_name("ops_agent.yaml")
+OPS_AGENT_CONFIG_END = "BAKESIGHT_OPS_AGENT_CONFIG"  # the here-document's delimiter in the template
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,9 @@ class StartupPaths:
     attempts: int = 4
     retry_seconds: int = 30  # times the attempt number: 30 s, 60 s, 90 s between tries
     retry_later_seconds: int = 900
+    ops_agent_dir: str = "/etc/google-cloud-ops-agent"  # the agent reads config.yaml there
+    ops_agent_helper: str = "/usr/local/sbin/bakesight-ops-agent"  # installs and configures it
+    ops_agent_wanted: str = "/etc/bakesight/ops-agent.yaml"  # stacks/ops_agent.yaml on the VM
 
 
 @dataclass(frozen=True)
@@ -220,11 +226,19 @@ def render_startup(
         "ATTEMPTS": str(paths.attempts),
         "RETRY_SECONDS": str(paths.retry_seconds),
         "RETRY_LATER_SECONDS": str(paths.retry_later_seconds),
+        "OPS_AGENT_DIR": paths.ops_agent_dir,
+        "OPS_AGENT_HELPER": paths.ops_agent_helper,
+        "OPS_AGENT_WANTED": paths.ops_agent_wanted,
     }
     script = template
     for name, value in values.items():
         assert "'" not in value, f"{name} would break the script's quoting: {value!r}"
         script = script.replace(f"@{name}@", value)
+    # The agent's YAML goes in verbatim, inside a quoted here-document.
+    agent_config = OPS_AGENT_CONFIG.read_text().rstrip("\n")
+    assert "${" not in agent_config and "%{" not in agent_config
+    assert OPS_AGENT_CONFIG_END not in agent_config
+    script = script.replace("@OPS_AGENT_CONFIG@", agent_config)
     left = re.findall(r"@[A-Z_]+@", script)
     assert not left, f"placeholders left unfilled: {left}"
     return script

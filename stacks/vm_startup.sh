@@ -6,6 +6,11 @@
 # scripts/install_ai.sh succeeded (which includes torch seeing the GPU), and then swapped in
 # with one rename. Until then the previous release keeps running; a failed install is retried
 # here, then again later through a transient systemd timer, and never removes a working release.
+#
+# Beside it, in a transient unit of its own, the Google Cloud Ops Agent is installed if missing and
+# given stacks/ops_agent.yaml: it ships the service's JSON log lines to Cloud Logging and its
+# /metrics to Cloud Monitoring. Its download never delays the service and its failure never stops
+# it; a failed setup is retried later the same way.
 set -uo pipefail
 ARCHIVE_URI='@ARCHIVE_URI@'
 GALLERY_URI='@GALLERY_URI@'
@@ -20,6 +25,9 @@ TORCH_INDEX_URL='@TORCH_INDEX_URL@'
 ATTEMPTS='@ATTEMPTS@'
 RETRY_SECONDS='@RETRY_SECONDS@'
 RETRY_LATER_SECONDS='@RETRY_LATER_SECONDS@'
+OPS_AGENT_DIR='@OPS_AGENT_DIR@'
+OPS_AGENT_HELPER='@OPS_AGENT_HELPER@'
+OPS_AGENT_WANTED='@OPS_AGENT_WANTED@'
 UNIT=ai-inference.service
 RELEASE="$(basename "$ARCHIVE_URI" .tar.gz)"
 WANT="$RELEASES/$RELEASE"
@@ -85,6 +93,73 @@ prune() {
   done
 }
 
+start_ops_agent() {
+  mkdir -p "$(dirname "$OPS_AGENT_HELPER")" "$(dirname "$OPS_AGENT_WANTED")" || return 1
+  cat > "$OPS_AGENT_WANTED.new" <<'BAKESIGHT_OPS_AGENT_CONFIG' || return 1
+@OPS_AGENT_CONFIG@
+BAKESIGHT_OPS_AGENT_CONFIG
+  mv -f "$OPS_AGENT_WANTED.new" "$OPS_AGENT_WANTED" || return 1
+  cat > "$OPS_AGENT_HELPER.new" <<'BAKESIGHT_OPS_AGENT_HELPER' || return 1
+#!/bin/bash
+# Usage: bakesight-ops-agent WANTED_CONFIG AGENT_DIR RETRY_SECONDS (written by the VM's boot script).
+# Installs the Google Cloud Ops Agent if missing (Google's repository script, major version 2),
+# puts WANTED_CONFIG in AGENT_DIR/config.yaml and restarts the agent only when that changed.
+# An install that fails (no network yet, apt busy) is retried after RETRY_SECONDS.
+set -uo pipefail
+WANTED="$1"
+AGENT_DIR="$2"
+RETRY="$3"
+AGENT=google-cloud-ops-agent
+log() { echo "bakesight-ops-agent: $*"; }
+installed() { dpkg -s "$AGENT" 2>/dev/null | grep -q '^Status: install ok installed'; }
+
+install_agent() {
+  local work ok=1
+  work="$(mktemp -d)" || return 1
+  if curl -fsS --retry 3 -o "$work/add-google-cloud-ops-agent-repo.sh" \
+      https://dl.google.com/cloudagents/add-google-cloud-ops-agent-repo.sh \
+    && bash "$work/add-google-cloud-ops-agent-repo.sh" --also-install --version='2.*.*'; then
+    ok=0
+  fi
+  rm -rf "$work"
+  return "$ok"
+}
+
+retry_later() {
+  systemd-run --unit="bakesight-ops-agent-retry-$(date +%s)" --on-active="$RETRY" \
+    /bin/bash "$0" "$WANTED" "$AGENT_DIR" "$RETRY" \
+    && log "retrying in $RETRY s (a transient systemd timer)"
+  exit 1
+}
+
+if ! installed; then
+  log "installing the Ops Agent"
+  if ! install_agent || ! installed; then
+    log "the Ops Agent did not install; ai-inference's logs stay in journald for now"
+    retry_later
+  fi
+fi
+if cmp -s "$WANTED" "$AGENT_DIR/config.yaml"; then
+  log "the Ops Agent already has BakeSight's configuration"
+  exit 0
+fi
+if ! install -D -m 0644 "$WANTED" "$AGENT_DIR/config.yaml"; then
+  log "cannot write $AGENT_DIR/config.yaml"
+  exit 1
+fi
+if ! systemctl restart "$AGENT"; then
+  # A configuration the agent rejects cannot be fixed by retrying: say so where operators look.
+  log "the Ops Agent does not start with $AGENT_DIR/config.yaml (journalctl -u $AGENT)"
+  exit 1
+fi
+log "the Ops Agent ships ai-inference's log lines and metrics"
+BAKESIGHT_OPS_AGENT_HELPER
+  chmod 0755 "$OPS_AGENT_HELPER.new" && mv -f "$OPS_AGENT_HELPER.new" "$OPS_AGENT_HELPER" || return 1
+  systemd-run --unit="bakesight-ops-agent-$(date +%s)" --no-block \
+    /bin/bash "$OPS_AGENT_HELPER" "$OPS_AGENT_WANTED" "$OPS_AGENT_DIR" "$RETRY_LATER_SECONDS"
+}
+
+start_ops_agent || log "could not start the Ops Agent's setup; ai-inference's logs stay in journald"
 mkdir -p "$RELEASES"
 # A folder left by the earlier in-place layout becomes a release, so it keeps serving.
 if [ -d "$APP_LINK" ] && [ ! -L "$APP_LINK" ]; then

@@ -4,6 +4,8 @@ The stubs record every call in one log and answer like the real tools: `gcloud s
 from a folder standing in for the bucket, `gcloud secrets` prints a key, `systemctl restart`
 records which release the app link names at that moment, and a fake `python3.13` creates venvs
 whose python answers `-m pip` (failing on demand), the import checks and torch's CUDA queries.
+`systemd-run` runs a transient service at once (a timer is only recorded), `curl` hands out a fake
+Ops Agent installer that "installs" the package for `dpkg -s` (failing on demand).
 """
 
 from __future__ import annotations
@@ -29,13 +31,32 @@ STUBS = {
     """,
     "systemctl": f"""
         {LOG_LINE}
-        if [ "$1" = "restart" ]; then
+        if [ "$1 $2" = "restart ai-inference.service" ]; then
           echo "running $(basename "$(readlink -f "$APP_LINK")")" >> "$STUB_LOG"
           [ ! -f "$FAKE_ROOT/fail-restart" ] || exit 1
         fi
         exit 0
     """,
-    "systemd-run": f"{LOG_LINE}\nexit 0",
+    "systemd-run": f"""
+        {LOG_LINE}
+        case " $* " in *" --on-active="*) exit 0 ;; esac
+        while [ "${{1#--}}" != "$1" ]; do shift; done
+        "$@" >> "$FAKE_ROOT/transient.log" 2>&1
+        exit 0
+    """,
+    "curl": f"""
+        {LOG_LINE}
+        while [ "$1" != "-o" ]; do shift; done
+        [ ! -f "$FAKE_ROOT/ops-agent-unreachable" ] || exit 7
+        printf '%s\n' '#!/bin/bash' 'echo "ops-agent-installer $*" >> "$STUB_LOG"' \
+          'touch "$FAKE_ROOT/ops-agent-installed"' > "$2"
+    """,
+    "dpkg": f"""
+        {LOG_LINE}
+        [ "$1 $2" = "-s google-cloud-ops-agent" ] && [ -f "$FAKE_ROOT/ops-agent-installed" ] \
+          || exit 1
+        echo "Status: install ok installed"
+    """,
     "apt-get": f"{LOG_LINE}\nexit 0",
     "useradd": f"{LOG_LINE}\nexit 0",
     "usermod": f"{LOG_LINE}\nexit 0",
@@ -103,7 +124,12 @@ class Vm:
             secret="BAKE_SIGHT_AI_ADMIN_KEY",
             secret_version="1",
         )
-        env = {
+        return subprocess.run(
+            ["bash", "-c", script], capture_output=True, text=True, env=self.env(), timeout=120
+        )
+
+    def env(self) -> dict[str, str]:
+        return {
             "PATH": f"{self.root / 'bin'}:/usr/bin:/bin",
             "STUB_LOG": str(self.log),
             "FAKE_GCS": str(self.root / "gcs"),
@@ -111,9 +137,18 @@ class Vm:
             "APP_LINK": self.paths.app_link,
             "HOME": str(self.root),
         }
-        return subprocess.run(
-            ["bash", "-c", script], capture_output=True, text=True, env=env, timeout=120
-        )
+
+    def fire(self, timer: str) -> None:
+        """Run what a recorded `systemd-run --on-active=…` call would start when it fires."""
+        self.log.unlink(missing_ok=True)
+        command = [word for word in timer.split(" ")[1:] if not word.startswith("--")]
+        with (self.root / "transient.log").open("a") as out:
+            subprocess.run(command, stdout=out, stderr=out, env=self.env(), timeout=60, check=False)
+
+    def agent_log(self) -> str:
+        """What the Ops Agent's setup printed (journald, in its transient unit, on a real VM)."""
+        path = self.root / "transient.log"
+        return path.read_text() if path.exists() else ""
 
     def running(self) -> str | None:
         """The release the last `systemctl restart` started."""
@@ -141,6 +176,9 @@ def make_vm(root: Path) -> Vm:
         attempts=3,
         retry_seconds=0,
         retry_later_seconds=900,
+        ops_agent_dir=str(root / "etc" / "google-cloud-ops-agent"),
+        ops_agent_helper=str(root / "usr" / "sbin" / "bakesight-ops-agent"),
+        ops_agent_wanted=str(root / "etc" / "bakesight" / "ops-agent.yaml"),
     )
     (root / "opt").mkdir()
     return Vm(root=root, paths=paths)

@@ -11,7 +11,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 
+from stacks.ai_vm import OPS_AGENT_CONFIG
 from stacks.archive import build_archive
 from stacks.stack import AI_SOURCES
 from tests.stacks.boot import Vm, make_vm
@@ -41,6 +43,10 @@ def vm(tmp_path: Path) -> Vm:
 
 def installs(vm: Vm) -> list[str]:
     return [c for c in vm.calls() if c.startswith("python -m pip install") and "torch==" in c]
+
+
+def install_retries(vm: Vm) -> list[str]:
+    return [c for c in vm.calls() if c.startswith("systemd-run --unit=bakesight-ai-install-retry")]
 
 
 def test_first_boot_installs_the_archive_and_starts_it_on_cuda(vm: Vm, archives) -> None:
@@ -113,7 +119,7 @@ def test_a_failing_install_keeps_the_old_release_running_and_retries_later(
     assert vm.current() == "ai-inference-aaaa" == vm.running()
     assert not (Path(vm.paths.releases) / "ai-inference-bbbb").exists()
     assert "keeps running ai-inference-aaaa" in result.stdout
-    [retry] = [c for c in vm.calls() if c.startswith("systemd-run")]
+    [retry] = install_retries(vm)
     assert "--on-active=900" in retry and "google_metadata_script_runner startup" in retry
 
 
@@ -126,7 +132,7 @@ def test_a_pip_hiccup_is_retried_within_the_boot(vm: Vm, archives) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "install attempt 1 failed" in result.stdout
     assert vm.current() == "ai-inference-aaaa" == vm.running()
-    assert not [c for c in vm.calls() if c.startswith("systemd-run")]
+    assert not install_retries(vm)
 
 
 def test_a_first_boot_that_cannot_install_starts_nothing_half_done(vm: Vm, archives) -> None:
@@ -138,7 +144,7 @@ def test_a_first_boot_that_cannot_install_starts_nothing_half_done(vm: Vm, archi
     assert result.returncode == 1
     assert vm.current() is None and vm.running() is None
     assert "no earlier release exists" in result.stdout
-    assert [c for c in vm.calls() if c.startswith("systemd-run")]
+    assert install_retries(vm)
 
 
 def test_a_torch_that_cannot_see_the_gpu_is_never_swapped_in(vm: Vm, archives) -> None:
@@ -187,3 +193,86 @@ def test_the_boot_script_is_the_one_the_vm_gets(vm: Vm) -> None:
     text = STARTUP_TEMPLATE.read_text()
     assert "${" not in text and "%{" not in text  # Terraform would interpolate them
     assert text.startswith("#!/bin/bash\n")
+
+
+# The Ops Agent: set up beside the service, never in its way.
+
+
+def agent_config(vm: Vm) -> Path:
+    return Path(vm.paths.ops_agent_dir) / "config.yaml"
+
+
+def agent_restarts(vm: Vm) -> list[str]:
+    return [c for c in vm.calls() if c == "systemctl restart google-cloud-ops-agent"]
+
+
+def agent_retries(vm: Vm) -> list[str]:
+    return [c for c in vm.calls() if c.startswith("systemd-run --unit=bakesight-ops-agent-retry")]
+
+
+def test_first_boot_installs_the_ops_agent_with_the_stacks_config(vm: Vm, archives) -> None:
+    uri = vm.upload(archives[0], "ai-inference-aaaa.tar.gz")
+
+    result = vm.boot(uri)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert vm.running() == "ai-inference-aaaa"
+    # In a transient unit of its own, so the download never holds up the service's start.
+    [setup] = [c for c in vm.calls() if c.startswith("systemd-run --unit=bakesight-ops-agent-1")]
+    assert "--no-block" in setup
+    # Google's repository script, major version 2 only, then the stack's config and a restart.
+    assert "ops-agent-installer --also-install --version=2.*.*" in vm.calls()
+    assert yaml.safe_load(agent_config(vm).read_text()) == yaml.safe_load(
+        OPS_AGENT_CONFIG.read_text()
+    )
+    assert len(agent_restarts(vm)) == 1
+    assert "ships ai-inference's log lines and metrics" in vm.agent_log()
+
+
+def test_a_second_boot_leaves_a_configured_agent_alone(vm: Vm, archives) -> None:
+    uri = vm.upload(archives[0], "ai-inference-aaaa.tar.gz")
+    assert vm.boot(uri).returncode == 0
+
+    result = vm.boot(uri)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not [c for c in vm.calls() if c.startswith("curl")]
+    assert agent_restarts(vm) == [] and agent_retries(vm) == []
+    assert "already has BakeSight's configuration" in vm.agent_log()
+
+
+def test_a_changed_agent_config_is_applied_at_the_next_boot(vm: Vm, archives) -> None:
+    uri = vm.upload(archives[0], "ai-inference-aaaa.tar.gz")
+    assert vm.boot(uri).returncode == 0
+    agent_config(vm).write_text("logging: {}\n")  # what an earlier deploy gave it
+
+    assert vm.boot(uri).returncode == 0
+
+    assert not [c for c in vm.calls() if c.startswith("curl")]
+    assert agent_config(vm).read_text().startswith("# The Google Cloud Ops Agent")
+    assert len(agent_restarts(vm)) == 1
+
+
+def test_an_agent_that_cannot_install_leaves_the_ai_serving_and_is_retried(
+    vm: Vm, archives
+) -> None:
+    uri = vm.upload(archives[0], "ai-inference-aaaa.tar.gz")
+    (vm.root / "ops-agent-unreachable").touch()
+
+    result = vm.boot(uri)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert vm.current() == "ai-inference-aaaa" == vm.running()
+    assert not agent_config(vm).exists() and agent_restarts(vm) == []
+    assert "logs stay in journald for now" in vm.agent_log()
+    assert install_retries(vm) == []  # the service's install is not retried for it
+    [retry] = agent_retries(vm)
+    assert "--on-active=900" in retry and vm.paths.ops_agent_helper in retry
+
+    # The network is back when the timer fires: the agent installs and gets its config.
+    (vm.root / "ops-agent-unreachable").unlink()
+    vm.fire(retry)
+
+    assert "ops-agent-installer --also-install --version=2.*.*" in vm.calls()
+    assert agent_config(vm).is_file() and len(agent_restarts(vm)) == 1
+    assert not [c for c in vm.calls() if c.startswith("systemctl restart ai-inference")]

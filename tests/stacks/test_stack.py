@@ -334,6 +334,33 @@ def test_gpu_vm_matches_the_runbook_without_external_ip(synth: Synth) -> None:
     assert has(synth, "google_compute_address", {"address_type": "INTERNAL"})
 
 
+def test_vm_ships_the_ai_logs_and_metrics_through_the_ops_agent(synth: Synth) -> None:
+    from stacks.ai_vm import OPS_AGENT_CONFIG
+
+    vm = synth.resource("google_compute_instance", "ai-vm")
+    script = vm["metadata"]["startup-script"]
+    # The agent's configuration reaches the VM verbatim (Terraform interpolates none of it).
+    assert OPS_AGENT_CONFIG.read_text().rstrip("\n") in script
+    assert "OPS_AGENT_DIR='/etc/google-cloud-ops-agent'" in script
+    assert "https://dl.google.com/cloudagents/add-google-cloud-ops-agent-repo.sh" in script
+    # The agent writes as the VM's account, which may write logs and metrics and nothing more.
+    assert vm["service_account"]["email"] == "${google_service_account.sa-ai.email}"
+    assert vm["service_account"]["scopes"] == ["cloud-platform"]
+    assert has(
+        synth,
+        "google_project_iam_member",
+        {"member": "${google_service_account.sa-ai.member}", "role": "roles/logging.logWriter"},
+    )
+    assert has(
+        synth,
+        "google_project_iam_member",
+        {
+            "member": "${google_service_account.sa-ai.member}",
+            "role": "roles/monitoring.metricWriter",
+        },
+    )
+
+
 def test_gpu_vm_stops_outside_opening_hours(synth: Synth) -> None:
     assert has(
         synth,

@@ -203,6 +203,12 @@ class Pipeline:
         """
         if not frames:
             raise ValueError("at least one frame is needed")
+        sizes = [tuple(im.info.get("full_size", im.size)) for im in frames]
+        if len(set(sizes)) > 1:
+            shown = ", ".join(f"{w}x{h}" for w, h in dict.fromkeys(sizes))
+            raise ValueError(
+                f"the frames differ in size ({shown}): send the views of one counter camera"
+            )
         w0, h0 = frames[0].size
         ww = WORK_WIDTH
         wh = 2 * round(ww * h0 / w0 / 2)
@@ -215,7 +221,6 @@ class Pipeline:
                 im = im.resize((ww, wh), Image.Resampling.BILINEAR, reducing_gap=2.0)
             arrs.append(np.asarray(im))
         x = torch.from_numpy(np.stack(arrs)).to(self.device).permute(0, 3, 1, 2).float() / 255.0
-        sizes = [tuple(im.info.get("full_size", im.size)) for im in frames]
         return Batch(x, F.avg_pool2d(x, 2), sizes, self.capture(counter_id))
 
     def capture(self, counter_id: str | None) -> Capture | None:
@@ -260,6 +265,33 @@ class Pipeline:
             reg.leftover_boxes.cpu() if reg.leftover_boxes is not None else None,
             tray.source,
         )
+
+    @torch.inference_mode()
+    def embed_regions(
+        self,
+        batch: Batch,
+        labels: torch.Tensor,
+        frame: torch.Tensor,
+        boxes: torch.Tensor,
+        area_px: torch.Tensor,
+    ) -> Raw:
+        """Crop and embed given regions (labels (B, 1, h, w) at segmentation resolution, region
+        k + 1 per row k) under the same tray model and white balance as `inference`: the
+        evaluation's oracle mode feeds the true item outlines here, to measure the matching and
+        the decision without the segmentation's errors."""
+        t0 = time.perf_counter()
+        texture = texture_level(batch.seg)
+        if batch.capture is not None:
+            tray = from_capture(batch.seg, batch.capture)
+        else:
+            tray = estimate(batch.seg, texture)
+        gain = white_balance(tray.colour)
+        seg_size = (batch.seg.shape[2], batch.seg.shape[3])
+        crops, scales = crop_items(batch.work, gain, labels, frame, boxes, seg_size)
+        emb = self.embedder(crops, scales) if len(crops) else crops.new_zeros(0, 1)
+        areas = area_px.to(batch.seg.dtype) / float(seg_size[0] * seg_size[1])
+        t = {"segment": 0.0, "embed": _ms(t0)}
+        return Raw(frame, boxes, areas, emb, crops, scales, seg_size, t, None, None, tray.source)
 
     def postprocess(
         self, raw: Raw, batch: Batch, candidate_skus: list[str], top_k: int = 3

@@ -32,8 +32,6 @@ MAX_CAPTURE_FRAMES = 4
 MAX_CAPTURE_SPREAD = 0.06  # mean relative difference between an empty tray's frames
 REFERENCE_MIN_AREA = 0.0015  # a reference item covers at least this share of the frame
 REFERENCE_OTHERS = 0.25  # another region this large (share of the item's) makes it ambiguous
-# the same item in two frames of one tray measures within this factor (the camera is fixed)
-FRAME_AREA_SPREAD = 1.35
 WORK_WIDTH = 640  # frames are reduced to this width; segmentation runs at half of it
 ARTEFACTS = Path(__file__).resolve().parent / "artefacts"
 DEFAULT_CALIBRATION = ARTEFACTS / "calibration.json"
@@ -47,9 +45,14 @@ class Calibration:
 
     unknown_similarity: float  # best candidate score below this: the item matched no candidate
     auto_confidence: float  # every item at or above this (and nothing else wrong): AUTO
-    logit: tuple[float, float, float]  # confidence = sigmoid(a * top1 + b * margin + c)
+    logit: tuple[float, ...]  # confidence = sigmoid(a * top1 + b * margin + c [+ d * agreement])
     size_ratio: tuple[float, float]  # item area / its SKU's reference area must lie inside
     embedder_id: str
+    # the safety net's limits, fitted on the fitting families' calibration trays (see
+    # tools.recognition.calibrate for the rules): unexplained foreground pixels in one frame
+    # (segmentation resolution), and the largest/smallest area of one item across frames
+    leftover_area: float
+    frame_area_spread: float
     source: str = ""
 
     @classmethod
@@ -58,15 +61,26 @@ class Calibration:
         return cls(
             float(d["unknown_similarity"]),
             float(d["auto_confidence"]),
-            tuple(float(x) for x in d["logit"]),  # type: ignore[arg-type]
+            tuple(float(x) for x in d["logit"]),
             tuple(float(x) for x in d["size_ratio"]),  # type: ignore[arg-type]
             str(d["embedder_id"]),
+            float(d["leftover_area"]),
+            float(d["frame_area_spread"]),
             str(path),
         )
 
-    def confidence(self, top1: torch.Tensor, margin: torch.Tensor) -> torch.Tensor:
-        a, b, c = self.logit
-        return torch.sigmoid(a * top1 + b * margin + c)
+    def confidence(
+        self, top1: torch.Tensor, margin: torch.Tensor, agreement: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Per item: how likely its label is right, from its best score (its distance to the
+        product's references), its margin over the runner-up, and (when the logit has a fourth
+        term) the share of the frames whose own best match is that label."""
+        a, b, c = self.logit[:3]
+        z = a * top1 + b * margin + c
+        if len(self.logit) > 3:
+            agree = torch.ones_like(top1) if agreement is None else agreement
+            z = z + self.logit[3] * agree
+        return torch.sigmoid(z)
 
 
 @dataclass
@@ -326,7 +340,12 @@ class Pipeline:
         else:
             top1 = top2 = top3 = torch.zeros(n)
             best = torch.zeros(n, dtype=torch.long)
-        conf = cal.confidence(top1, top1 - top2)
+        # agreement: the share of an item's frames whose own best match is its fused label
+        agreement = torch.ones(n)
+        for g in groups:
+            if len(g) > 1 and k:
+                agreement[g] = (frame_best[g] == best[g[0]]).float().mean()
+        conf = cal.confidence(top1, top1 - top2, agreement)
         # unknown: no candidate is close enough, or the item looks more like a gallery product the
         # store does not offer (e.g. a sesame bagel when only plain bagels are candidates)
         others = [s for s in self.gallery.sku_list if s not in set(cands)]
@@ -391,6 +410,9 @@ class Pipeline:
             "top2": top2.tolist(),
             "top3": top3.tolist(),
             "rival": rival.tolist(),
+            "agreement": agreement.tolist(),
+            "leftover": raw.leftover.tolist() if raw.leftover is not None else [],
+            "spreads": _spreads(raw.areas, groups, n_frames),
             "size_ok": size_ok,
             "size_ratio": ratio,
             "agree": agree,
@@ -443,7 +465,7 @@ class Pipeline:
         """
         sh, sw = raw.seg_size
         if raw.leftover is not None:
-            limit = self.seg_params.leftover_area
+            limit = self.calibration.leftover_area
             for f in range(n_frames):
                 if int(raw.leftover[f]) > limit:
                     box = _frame_box_text(raw.leftover_boxes, f, sw, sh)
@@ -475,7 +497,8 @@ class Pipeline:
                         f"(frame {int(raw.frame[i])}, {_frame_box_text(raw.boxes, i, sw, sh)})"
                     )
                 areas = raw.areas[g]
-                if float(areas.max() / areas.min().clamp_min(1e-9)) > FRAME_AREA_SPREAD:
+                spread = float(areas.max() / areas.min().clamp_min(1e-9))
+                if spread > self.calibration.frame_area_spread:
                     i = g[0]
                     return (
                         "an item's size differs between the frames "
@@ -831,6 +854,13 @@ class Pipeline:
         g.embeddings = self.embedder(crops, g.scales.to(self.device)).float().cpu()
         g.embedder_id = self.embedder_id
         self._matrix = None
+
+
+def _spreads(areas: torch.Tensor, groups: list[list[int]], n_frames: int) -> list[float]:
+    """Per item seen in every frame: its largest area over its smallest (1.0: one frame)."""
+    return [
+        float(areas[g].max() / areas[g].min().clamp_min(1e-9)) for g in groups if len(g) == n_frames
+    ]
 
 
 def _frame_box_text(boxes: torch.Tensor | None, i: int, sw: int, sh: int) -> str:

@@ -33,6 +33,8 @@ from tools.recognition.bakery import (
     frame_box,
     generate_trays,
     new_pipeline,
+    one_thread,
+    segmentation_right,
     true_item,
 )
 from tools.recognition.evaluate import EVAL_COUNTER
@@ -117,21 +119,6 @@ def _crop_hits(tray: Tray, d: dict) -> list[bool]:
     return hits
 
 
-def segmentation_right(tray: Tray, d: dict, n_frames: int) -> bool:
-    """Every frame: as many regions as items, each on its own item with box IoU >= 0.5."""
-    for f in range(n_frames):
-        rows = [i for i, fr in enumerate(d["frame"]) if fr == f]
-        if len(rows) != len(tray.poses):
-            return False
-        seen = set()
-        for i in rows:
-            k, iou = true_item(tray, f, frame_box(d["boxes"][i], d["sizes"][f], d["seg_size"]))
-            if iou < 0.5 or k in seen:
-                return False
-            seen.add(k)
-    return True
-
-
 def run_family(family: str, skus: list[str], trays: int) -> dict:
     p = new_pipeline("cpu", skus=skus, family=family, counter=EVAL_COUNTER)
     cid = capture_counter(p, family, EVAL_COUNTER)
@@ -180,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--families", default="", help="comma-separated (default: held-out)")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args(argv)
+    one_thread()
     families = [f for f in a.families.split(",") if f] or list(HELD_OUT_FAMILIES)
     skus = style_skus(("classic", *HELD_OUT_STYLES))
     report = {}

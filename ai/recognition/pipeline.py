@@ -45,7 +45,8 @@ class Calibration:
 
     unknown_similarity: float  # best candidate score below this: the item matched no candidate
     auto_confidence: float  # every item at or above this (and nothing else wrong): AUTO
-    logit: tuple[float, ...]  # confidence = sigmoid(a * top1 + b * margin + c [+ d * agreement])
+    # confidence = sigmoid(a * (top1 - typical) + b * margin + c + d * agreement), see confidence
+    logit: tuple[float, float, float, float]
     size_ratio: tuple[float, float]  # item area / its SKU's reference area must lie inside
     embedder_id: str
     # the safety net's limits, fitted on the fitting families' calibration trays (see
@@ -61,7 +62,7 @@ class Calibration:
         return cls(
             float(d["unknown_similarity"]),
             float(d["auto_confidence"]),
-            tuple(float(x) for x in d["logit"]),
+            tuple(float(x) for x in d["logit"]),  # type: ignore[arg-type]
             tuple(float(x) for x in d["size_ratio"]),  # type: ignore[arg-type]
             str(d["embedder_id"]),
             float(d["leftover_area"]),
@@ -70,17 +71,14 @@ class Calibration:
         )
 
     def confidence(
-        self, top1: torch.Tensor, margin: torch.Tensor, agreement: torch.Tensor | None = None
+        self, over: torch.Tensor, margin: torch.Tensor, agreement: torch.Tensor
     ) -> torch.Tensor:
-        """Per item: how likely its label is right, from its best score (its distance to the
-        product's references), its margin over the runner-up, and (when the logit has a fourth
-        term) the share of the frames whose own best match is that label."""
-        a, b, c = self.logit[:3]
-        z = a * top1 + b * margin + c
-        if len(self.logit) > 3:
-            agree = torch.ones_like(top1) if agreement is None else agreement
-            z = z + self.logit[3] * agree
-        return torch.sigmoid(z)
+        """Per item: how likely its label is right, from its best score over what a right match
+        scores at this counter (`over`: top1 minus the product's typical similarity, see
+        Pipeline.typical_similarity), its margin over the runner-up, and the share of its frames
+        whose own best match is that label (`agreement`)."""
+        a, b, c, d = self.logit
+        return torch.sigmoid(a * over + b * margin + c + d * agreement)
 
 
 @dataclass
@@ -143,6 +141,7 @@ class Pipeline:
         self.storage = storage
         self.seg_params = seg_params or SegmentParams()
         self._matrix: tuple[torch.Tensor, list[str], torch.Tensor] | None = None
+        self._typical: dict[str, float] | None = None
         self._captures: dict[str, Capture] = {}
         self.last_detail: dict = {}
 
@@ -345,7 +344,14 @@ class Pipeline:
         for g in groups:
             if len(g) > 1 and k:
                 agreement[g] = (frame_best[g] == best[g[0]]).float().mean()
-        conf = cal.confidence(top1, top1 - top2, agreement)
+        if k:
+            typical = self.typical_similarity(cands)
+            second = top.indices[:, 1] if k > 1 else best
+            over = top1 - typical[best]
+            over2 = top2 - typical[second]
+        else:
+            over = over2 = torch.zeros(n)
+        conf = cal.confidence(over, top1 - top2, agreement)
         # unknown: no candidate is close enough, or the item looks more like a gallery product the
         # store does not offer (e.g. a sesame bagel when only plain bagels are candidates)
         others = [s for s in self.gallery.sku_list if s not in set(cands)]
@@ -409,6 +415,8 @@ class Pipeline:
             "top1": top1.tolist(),
             "top2": top2.tolist(),
             "top3": top3.tolist(),
+            "over": over.tolist(),
+            "over2": over2.tolist(),
             "rival": rival.tolist(),
             "agreement": agreement.tolist(),
             "leftover": raw.leftover.tolist() if raw.leftover is not None else [],
@@ -514,6 +522,29 @@ class Pipeline:
             col = torch.tensor([index[s] for s in self.gallery.skus], dtype=torch.long)
             self._matrix = (self.gallery.embeddings.to(self.device), skus, col)
         return self._matrix
+
+    def typical_similarity(self, skus: list[str]) -> torch.Tensor:
+        """(K,) per product: how close its own reference crops come to each other (the median,
+        over its references, of the best similarity to another of them; 1.0 with one).
+
+        References are shot at the store's counter, so this is what a right match scores there:
+        an item's best score is read against it, so that a tray and light where every score is
+        lower (a saturated or dark tray) do not look like doubt, nor a bright one like certainty.
+        """
+        if self._typical is None:
+            g, names, col = self._gallery_matrix()
+            sims = (g @ g.T).cpu()
+            sims.fill_diagonal_(-1.0)
+            typical = {}
+            for j, sku in enumerate(names):
+                rows = torch.nonzero(col == j).squeeze(1)
+                if len(rows) < 2:
+                    typical[sku] = 1.0
+                    continue
+                own = sims[rows][:, rows].max(1).values
+                typical[sku] = float(own.median())
+            self._typical = typical
+        return torch.tensor([self._typical.get(s, 1.0) for s in skus])
 
     def _scores(self, emb: torch.Tensor, cands: list[str]) -> torch.Tensor:
         """(N, K) best cosine similarity of each item to each candidate's gallery entries."""
@@ -844,6 +875,7 @@ class Pipeline:
 
     def _changed(self) -> None:
         self._matrix = None
+        self._typical = None
         self.save_gallery()
 
     @torch.inference_mode()
@@ -854,6 +886,7 @@ class Pipeline:
         g.embeddings = self.embedder(crops, g.scales.to(self.device)).float().cpu()
         g.embedder_id = self.embedder_id
         self._matrix = None
+        self._typical = None
 
 
 def _spreads(areas: torch.Tensor, groups: list[list[int]], n_frames: int) -> list[float]:

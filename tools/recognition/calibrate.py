@@ -10,8 +10,9 @@ styles stay unseen. Steps:
 2. recognize `--trays` calibration trays per family, with and without the capture, with
    permissive thresholds, keeping every item's scores and whether its label is right (box
    IoU >= 0.5 against the ground truth of its frame) and what the safety net found;
-3. fit confidence = sigmoid(a * top1 + b * margin + c + d * agreement) on the items (logistic
-   regression; agreement: the share of the item's frames whose own best match is its label),
+3. fit confidence = sigmoid(a * (top1 - typical) + b * margin + c + d * agreement) on the items
+   (logistic regression; typical: how close the product's references come to each other at that
+   counter; agreement: the share of the item's frames whose own best match is its label),
    with each right item's runner-up as a counterfactual wrong answer (few real mistakes remain);
 4. unknown_similarity: the 0.1th percentile of top1 over correctly labelled items, minus 0.01
    (below it an item is UNKNOWN; items a little above it still need the AUTO confidence);
@@ -64,6 +65,7 @@ def collect(n: int, seed: int) -> tuple[list[dict], str]:
         {
             "unknown_similarity": 0.0,
             "auto_confidence": 0.0,
+            "logit": [0.0, 0.0, 0.0, 0.0],  # fitted here
             "size_ratio": [0.0, 1e9],  # fitted here: the safety net's other doubts are kept
             "leftover_area": 1e9,  # fitted here too, from what each recognition measured
             "frame_area_spread": 1e9,
@@ -104,45 +106,66 @@ def collect(n: int, seed: int) -> tuple[list[dict], str]:
 
 
 def _examples(trays: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x = [top1, margin], y = right?) per item crop, plus one counterfactual per right crop.
+    """(x = [over, margin, agreement], y = right?) per item crop, plus one counterfactual per
+    right crop (over: top1 minus the product's typical similarity, see
+    Pipeline.typical_similarity).
 
     A right crop's runner-up is what the item would match if its product were missing from the
-    gallery: (top2, top2 - top3) is a wrong answer's score pair. The calibration split has few
-    real mistakes, so without these the logistic fit has almost nothing to learn "wrong" from.
+    gallery: (top2 - its product's typical similarity, top2 - top3) is a wrong answer's score
+    pair. The calibration split has few real mistakes, so without these the logistic fit has
+    almost nothing to learn "wrong" from.
     """
     rows, ys = [], []
     for t in trays:
-        per_item = zip(t["top1"], t["top2"], t["top3"], t["agreement"], t["correct"], strict=True)
-        for t1, t2, t3, agree, ok in per_item:
-            rows.append([t1, t1 - t2, agree])
+        per_item = zip(
+            t["over"], t["over2"], t["top1"], t["top2"], t["top3"], t["agreement"], t["correct"],
+            strict=True,
+        )  # fmt: skip
+        for over, over2, t1, t2, t3, agree, ok in per_item:
+            rows.append([over, t1 - t2, agree])
             ys.append(float(ok))
             if ok:
-                # the runner-up's own frames are not known: counted as agreeing, so agreement
-                # learns nothing from the counterfactuals
-                rows.append([t2, t2 - t3, 1.0])
+                # the runner-up's own frames are not known: given the item's own agreement, so
+                # that agreement learns nothing from the counterfactuals
+                rows.append([over2, t2 - t3, agree])
                 ys.append(0.0)
     return torch.tensor(rows), torch.tensor(ys)
 
 
 def fit_logit(trays: list[dict]) -> tuple[float, float, float, float]:
+    """(a, b, c, d) of confidence = sigmoid(a * over + b * margin + c + d * agreement).
+
+    Frames that disagree on an item may only lower its confidence: when the fit gives agreement
+    a negative weight (right items nearly always agree, so the term is nearly constant), it is
+    refitted without it (d = 0).
+    """
     x, y = _examples(trays)
-    w = torch.zeros(4, requires_grad=True)
+    a, b, c, d = _logistic(x, y)
+    if d < 0:
+        a, b, c, _ = _logistic(x[:, :2], y)
+        d = 0.0
+    return a, b, c, d
+
+
+def _logistic(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float, float, float]:
+    k = x.shape[1]
+    w = torch.zeros(k + 1, requires_grad=True)
     opt = torch.optim.LBFGS([w], max_iter=200)
     mu, sd = x.mean(0), x.std(0).clamp_min(1e-6)
     xs = (x - mu) / sd
 
     def closure():
         opt.zero_grad()
-        z = xs @ w[:3] + w[3]
+        z = xs @ w[:k] + w[k]
         loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y)
-        loss = loss + 1e-3 * (w[:3] ** 2).sum()
+        loss = loss + 1e-3 * (w[:k] ** 2).sum()
         loss.backward()
         return loss
 
     opt.step(closure)
-    a, b, d = (w[:3].detach() / sd).tolist()
-    c = float(w[3].detach() - (w[:3].detach() / sd * mu).sum())
-    return a, b, c, d
+    coef = (w[:k].detach() / sd).tolist() + [0.0] * (3 - k)
+    c = float(w[k].detach() - (w[:k].detach() / sd * mu).sum())
+    return coef[0], coef[1], c, coef[2]
 
 
 def wrong_accept_rate(wrong: torch.Tensor, cal: Calibration) -> float:
@@ -166,7 +189,7 @@ def simulate(trays: list[dict], cal: Calibration) -> tuple[int, int]:
         top1 = torch.tensor(t["top1"])
         top2 = torch.tensor(t["top2"])
         unknown = (top1 < cal.unknown_similarity) | (torch.tensor(t["rival"]) > top1)
-        conf = cal.confidence(top1, top1 - top2, torch.tensor(t["agreement"]))
+        conf = cal.confidence(torch.tensor(t["over"]), top1 - top2, torch.tensor(t["agreement"]))
         low = float(conf.min()) < cal.auto_confidence
         if bool(unknown.any()) or low:
             continue

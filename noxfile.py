@@ -258,6 +258,13 @@ def eval(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def segeval(session: nox.Session) -> None:
+    """Segmentation per tray family and mode against the generator's truth (split, merged, ...)."""
+    _install(session, "ai")
+    session.run("python", "-m", "tools.recognition.segeval", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def bench_ai(session: nox.Session) -> None:
     """Recognition latency per stage and per tray (2 x 1280x960, 10 items), in-process and HTTP."""
     _install(session, "ai")

@@ -58,9 +58,17 @@ async def infer(request: Request) -> JSONResponse:
     tray = TrayRequest(frames, body.candidate_skus, body.top_k, body.counter_id, body.store_id)
     # One inference at a time: the model and the GPU are shared, and queueing keeps latency even.
     loop = asyncio.get_running_loop()
-    recognition = await loop.run_in_executor(
-        state.inference_pool, recognize, state.recognizer, tray
-    )
+    try:
+        recognition = await loop.run_in_executor(
+            state.inference_pool, recognize, state.recognizer, tray
+        )
+    except ValueError as refused:
+        # the recognizer's refusal of this tray (Recognizer.preprocess: frames of different
+        # sizes, a frame it cannot use): the client's to fix, so a 422 naming it, not a 500
+        log.warning("request %s: the recognizer refused the tray: %s", body.request_id, refused)
+        raise ApiError(
+            422, "tray_refused", f"the tray cannot be recognized: {refused}"
+        ) from refused
     timings = {
         "decode": (decoded - started) * 1000,
         **recognition.timings_ms,

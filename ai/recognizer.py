@@ -94,7 +94,11 @@ class Recognizer(Protocol):
         """Load weights and gallery; called once, in a worker thread, before any request."""
 
     def preprocess(self, request: TrayRequest) -> Any:
-        """Frames to model input (e.g. segment and crop items into tensors on the device)."""
+        """Frames to model input (e.g. segment and crop items into tensors on the device).
+
+        Raises ValueError naming the problem when the frames cannot be one tray (the service
+        answers it as a 422, the client's to fix): e.g. frames of different sizes.
+        """
 
     def inference(self, batch: Any) -> Any:
         """Run the model; called inside `inference_context()`."""

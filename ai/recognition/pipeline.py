@@ -32,8 +32,6 @@ MAX_CAPTURE_FRAMES = 4
 MAX_CAPTURE_SPREAD = 0.06  # mean relative difference between an empty tray's frames
 REFERENCE_MIN_AREA = 0.0015  # a reference item covers at least this share of the frame
 REFERENCE_OTHERS = 0.25  # another region this large (share of the item's) makes it ambiguous
-# the same item in two frames of one tray measures within this factor (the camera is fixed)
-FRAME_AREA_SPREAD = 1.35
 WORK_WIDTH = 640  # frames are reduced to this width; segmentation runs at half of it
 ARTEFACTS = Path(__file__).resolve().parent / "artefacts"
 DEFAULT_CALIBRATION = ARTEFACTS / "calibration.json"
@@ -47,9 +45,15 @@ class Calibration:
 
     unknown_similarity: float  # best candidate score below this: the item matched no candidate
     auto_confidence: float  # every item at or above this (and nothing else wrong): AUTO
-    logit: tuple[float, float, float]  # confidence = sigmoid(a * top1 + b * margin + c)
+    # confidence = sigmoid(a * (top1 - typical) + b * margin + c + d * agreement), see confidence
+    logit: tuple[float, float, float, float]
     size_ratio: tuple[float, float]  # item area / its SKU's reference area must lie inside
     embedder_id: str
+    # the safety net's limits, fitted on the fitting families' calibration trays (see
+    # tools.recognition.calibrate for the rules): unexplained foreground pixels in one frame
+    # (segmentation resolution), and the largest/smallest area of one item across frames
+    leftover_area: float
+    frame_area_spread: float
     source: str = ""
 
     @classmethod
@@ -61,12 +65,20 @@ class Calibration:
             tuple(float(x) for x in d["logit"]),  # type: ignore[arg-type]
             tuple(float(x) for x in d["size_ratio"]),  # type: ignore[arg-type]
             str(d["embedder_id"]),
+            float(d["leftover_area"]),
+            float(d["frame_area_spread"]),
             str(path),
         )
 
-    def confidence(self, top1: torch.Tensor, margin: torch.Tensor) -> torch.Tensor:
-        a, b, c = self.logit
-        return torch.sigmoid(a * top1 + b * margin + c)
+    def confidence(
+        self, over: torch.Tensor, margin: torch.Tensor, agreement: torch.Tensor
+    ) -> torch.Tensor:
+        """Per item: how likely its label is right, from its best score over what a right match
+        scores at this counter (`over`: top1 minus the product's typical similarity, see
+        Pipeline.typical_similarity), its margin over the runner-up, and the share of its frames
+        whose own best match is that label (`agreement`)."""
+        a, b, c, d = self.logit
+        return torch.sigmoid(a * over + b * margin + c + d * agreement)
 
 
 @dataclass
@@ -129,6 +141,7 @@ class Pipeline:
         self.storage = storage
         self.seg_params = seg_params or SegmentParams()
         self._matrix: tuple[torch.Tensor, list[str], torch.Tensor] | None = None
+        self._typical: dict[str, float] | None = None
         self._captures: dict[str, Capture] = {}
         self.last_detail: dict = {}
 
@@ -203,6 +216,12 @@ class Pipeline:
         """
         if not frames:
             raise ValueError("at least one frame is needed")
+        sizes = [tuple(im.info.get("full_size", im.size)) for im in frames]
+        if len(set(sizes)) > 1:
+            shown = ", ".join(f"{w}x{h}" for w, h in dict.fromkeys(sizes))
+            raise ValueError(
+                f"the frames differ in size ({shown}): send the views of one counter camera"
+            )
         w0, h0 = frames[0].size
         ww = WORK_WIDTH
         wh = 2 * round(ww * h0 / w0 / 2)
@@ -215,7 +234,6 @@ class Pipeline:
                 im = im.resize((ww, wh), Image.Resampling.BILINEAR, reducing_gap=2.0)
             arrs.append(np.asarray(im))
         x = torch.from_numpy(np.stack(arrs)).to(self.device).permute(0, 3, 1, 2).float() / 255.0
-        sizes = [tuple(im.info.get("full_size", im.size)) for im in frames]
         return Batch(x, F.avg_pool2d(x, 2), sizes, self.capture(counter_id))
 
     def capture(self, counter_id: str | None) -> Capture | None:
@@ -261,6 +279,33 @@ class Pipeline:
             tray.source,
         )
 
+    @torch.inference_mode()
+    def embed_regions(
+        self,
+        batch: Batch,
+        labels: torch.Tensor,
+        frame: torch.Tensor,
+        boxes: torch.Tensor,
+        area_px: torch.Tensor,
+    ) -> Raw:
+        """Crop and embed given regions (labels (B, 1, h, w) at segmentation resolution, region
+        k + 1 per row k) under the same tray model and white balance as `inference`: the
+        evaluation's oracle mode feeds the true item outlines here, to measure the matching and
+        the decision without the segmentation's errors."""
+        t0 = time.perf_counter()
+        texture = texture_level(batch.seg)
+        if batch.capture is not None:
+            tray = from_capture(batch.seg, batch.capture)
+        else:
+            tray = estimate(batch.seg, texture)
+        gain = white_balance(tray.colour)
+        seg_size = (batch.seg.shape[2], batch.seg.shape[3])
+        crops, scales = crop_items(batch.work, gain, labels, frame, boxes, seg_size)
+        emb = self.embedder(crops, scales) if len(crops) else crops.new_zeros(0, 1)
+        areas = area_px.to(batch.seg.dtype) / float(seg_size[0] * seg_size[1])
+        t = {"segment": 0.0, "embed": _ms(t0)}
+        return Raw(frame, boxes, areas, emb, crops, scales, seg_size, t, None, None, tray.source)
+
     def postprocess(
         self, raw: Raw, batch: Batch, candidate_skus: list[str], top_k: int = 3
     ) -> dict:
@@ -294,7 +339,19 @@ class Pipeline:
         else:
             top1 = top2 = top3 = torch.zeros(n)
             best = torch.zeros(n, dtype=torch.long)
-        conf = cal.confidence(top1, top1 - top2)
+        # agreement: the share of an item's frames whose own best match is its fused label
+        agreement = torch.ones(n)
+        for g in groups:
+            if len(g) > 1 and k:
+                agreement[g] = (frame_best[g] == best[g[0]]).float().mean()
+        if k:
+            typical = self.typical_similarity(cands)
+            second = top.indices[:, 1] if k > 1 else best
+            over = top1 - typical[best]
+            over2 = top2 - typical[second]
+        else:
+            over = over2 = torch.zeros(n)
+        conf = cal.confidence(over, top1 - top2, agreement)
         # unknown: no candidate is close enough, or the item looks more like a gallery product the
         # store does not offer (e.g. a sesame bagel when only plain bagels are candidates)
         others = [s for s in self.gallery.sku_list if s not in set(cands)]
@@ -358,7 +415,12 @@ class Pipeline:
             "top1": top1.tolist(),
             "top2": top2.tolist(),
             "top3": top3.tolist(),
+            "over": over.tolist(),
+            "over2": over2.tolist(),
             "rival": rival.tolist(),
+            "agreement": agreement.tolist(),
+            "leftover": raw.leftover.tolist() if raw.leftover is not None else [],
+            "spreads": _spreads(raw.areas, groups, n_frames),
             "size_ok": size_ok,
             "size_ratio": ratio,
             "agree": agree,
@@ -411,7 +473,7 @@ class Pipeline:
         """
         sh, sw = raw.seg_size
         if raw.leftover is not None:
-            limit = self.seg_params.leftover_area
+            limit = self.calibration.leftover_area
             for f in range(n_frames):
                 if int(raw.leftover[f]) > limit:
                     box = _frame_box_text(raw.leftover_boxes, f, sw, sh)
@@ -443,7 +505,8 @@ class Pipeline:
                         f"(frame {int(raw.frame[i])}, {_frame_box_text(raw.boxes, i, sw, sh)})"
                     )
                 areas = raw.areas[g]
-                if float(areas.max() / areas.min().clamp_min(1e-9)) > FRAME_AREA_SPREAD:
+                spread = float(areas.max() / areas.min().clamp_min(1e-9))
+                if spread > self.calibration.frame_area_spread:
                     i = g[0]
                     return (
                         "an item's size differs between the frames "
@@ -459,6 +522,29 @@ class Pipeline:
             col = torch.tensor([index[s] for s in self.gallery.skus], dtype=torch.long)
             self._matrix = (self.gallery.embeddings.to(self.device), skus, col)
         return self._matrix
+
+    def typical_similarity(self, skus: list[str]) -> torch.Tensor:
+        """(K,) per product: how close its own reference crops come to each other (the median,
+        over its references, of the best similarity to another of them; 1.0 with one).
+
+        References are shot at the store's counter, so this is what a right match scores there:
+        an item's best score is read against it, so that a tray and light where every score is
+        lower (a saturated or dark tray) do not look like doubt, nor a bright one like certainty.
+        """
+        if self._typical is None:
+            g, names, col = self._gallery_matrix()
+            sims = (g @ g.T).cpu()
+            sims.fill_diagonal_(-1.0)
+            typical = {}
+            for j, sku in enumerate(names):
+                rows = torch.nonzero(col == j).squeeze(1)
+                if len(rows) < 2:
+                    typical[sku] = 1.0
+                    continue
+                own = sims[rows][:, rows].max(1).values
+                typical[sku] = float(own.median())
+            self._typical = typical
+        return torch.tensor([self._typical.get(s, 1.0) for s in skus])
 
     def _scores(self, emb: torch.Tensor, cands: list[str]) -> torch.Tensor:
         """(N, K) best cosine similarity of each item to each candidate's gallery entries."""
@@ -789,6 +875,7 @@ class Pipeline:
 
     def _changed(self) -> None:
         self._matrix = None
+        self._typical = None
         self.save_gallery()
 
     def use_gallery(self, gallery: Gallery, changed: bool = False) -> None:
@@ -812,6 +899,14 @@ class Pipeline:
         g.embeddings = self.embedder(crops, g.scales.to(self.device)).float().cpu()
         g.embedder_id = self.embedder_id
         self._matrix = None
+        self._typical = None
+
+
+def _spreads(areas: torch.Tensor, groups: list[list[int]], n_frames: int) -> list[float]:
+    """Per item seen in every frame: its largest area over its smallest (1.0: one frame)."""
+    return [
+        float(areas[g].max() / areas[g].min().clamp_min(1e-9)) for g in groups if len(g) == n_frames
+    ]
 
 
 def _frame_box_text(boxes: torch.Tensor | None, i: int, sw: int, sh: int) -> str:

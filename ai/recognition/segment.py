@@ -43,6 +43,10 @@ class SegmentParams:
     min_area: int = 90  # regions smaller than this (segmentation pixels) are crumbs
     explained: int = 4  # pixels around a region that its outline and shadow may blur into
     leftover_area: int = 80  # unexplained pixels in one frame that send the tray to staff
+    # the chroma threshold as a multiple of the frame's median chroma: JPEG noise in a saturated
+    # or dark tray's weak channels has a long tail (its 99th percentile is ~3.3x the median on
+    # red, blue and slate trays; 3x left 10-17 % of such a tray above the weak threshold)
+    noise_floor: float = 6.0
 
 
 Q = 4  # distance-map quantization: units per pixel (distances are stored as uint8)
@@ -85,7 +89,7 @@ def departure(
     # noise floor (the median pixel is tray: items cover well under half a tray)
     b = img.shape[0]
     floor = chroma[:, :, ::4, ::4].reshape(b, -1).median(1).values.view(b, 1, 1, 1)
-    chroma = chroma / torch.clamp(3 * floor, min=p.chroma)
+    chroma = chroma / torch.clamp(p.noise_floor * floor, min=p.chroma)
     texture = texture if texture is not None else texture_level(img)
     texture = (texture - 1.5 * tray.texture).clamp_min(0) / p.texture
     # an outline is textured on both its sides: the 3x3 minimum keeps the texture of an item's

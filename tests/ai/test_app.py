@@ -213,3 +213,20 @@ print(json.dumps({"ready_s": ready, "decision": answer["decision"],
     assert report["decision"] == "AUTO"
     assert report["torch"] == []
     assert report["ready_s"] < 1.0
+
+
+class _RefusesTheFrames(MockRecognizer):
+    def preprocess(self, request):
+        raise ValueError("the frames differ in size (1280x960, 640x480)")
+
+
+def test_a_tray_the_recognizer_refuses_is_a_422_naming_the_problem_not_a_500(make_client):
+    client = make_client(_RefusesTheFrames())
+
+    response = infer(client, [images.png()])
+
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "tray_refused"
+    assert "the frames differ in size (1280x960, 640x480)" in body["message"]
+    assert "Traceback" not in response.text

@@ -10,12 +10,21 @@ styles stay unseen. Steps:
 2. recognize `--trays` calibration trays per family, with and without the capture, with
    permissive thresholds, keeping every item's scores and whether its label is right (box
    IoU >= 0.5 against the ground truth of its frame) and what the safety net found;
-3. fit confidence = sigmoid(a * top1 + b * margin + c) on the items (logistic regression), with
-   each right item's runner-up as a counterfactual wrong answer (few real mistakes remain);
+3. fit confidence = sigmoid(a * (top1 - typical) + b * margin + c + d * agreement) on the items
+   (logistic regression; typical: how close the product's references come to each other at that
+   counter; agreement: the share of the item's frames whose own best match is its label),
+   with each right item's runner-up as a counterfactual wrong answer (few real mistakes remain);
 4. unknown_similarity: the 0.1th percentile of top1 over correctly labelled items, minus 0.01
    (below it an item is UNKNOWN; items a little above it still need the AUTO confidence);
    size_ratio: the 0.1th and 99.8th percentiles of the correctly labelled items' size ratio,
    -/+5 % (a merged pair of items measures about 2, half an item about 0.5);
+   the safety net's limits, from the recognitions whose segmentation was right (every frame: one
+   region per item), where whatever is left over is noise, not an item:
+   leftover_area: the 99.5th percentile of a frame's unexplained foreground pixels, +10 %, but
+   never more than half the smallest reference item's area (a whole item the segmentation
+   missed must always send the tray to staff);
+   frame_area_spread: the 99.8th percentile of an item's largest/smallest area across frames,
+   +5 %, at most 1.6 (regions beyond that are not paired as one item at all);
 5. auto_confidence: the lowest threshold whose wrong-AUTO rate on the calibration trays is <= the
    target (0.2 %), simulated tray by tray with the same rules as Pipeline.postprocess, and that
    at most 2 % of the wrong answers, real and counterfactual, reach.
@@ -39,6 +48,8 @@ from tools.recognition.bakery import (
     frame_box,
     generate_trays,
     new_pipeline,
+    one_thread,
+    segmentation_right,
     true_item,
 )
 
@@ -54,7 +65,10 @@ def collect(n: int, seed: int) -> tuple[list[dict], str]:
         {
             "unknown_similarity": 0.0,
             "auto_confidence": 0.0,
+            "logit": [0.0, 0.0, 0.0, 0.0],  # fitted here
             "size_ratio": [0.0, 1e9],  # fitted here: the safety net's other doubts are kept
+            "leftover_area": 1e9,  # fitted here too, from what each recognition measured
+            "frame_area_spread": 1e9,
             "embedder_id": builtin_embedder()[1],
         }
     )
@@ -65,6 +79,7 @@ def collect(n: int, seed: int) -> tuple[list[dict], str]:
     for family in FITTING_FAMILIES:
         p = new_pipeline("cpu", str(permissive), family=family, counter=CAL_COUNTER)
         embedder_id = p.embedder_id
+        smallest = float(p.gallery.areas.min())  # share of the frame
         cid = capture_counter(p, family, CAL_COUNTER)
         for tray in generate_trays(seed, range(n), skus, family, CAL_COUNTER):
             frames = tray.frames()
@@ -75,53 +90,87 @@ def collect(n: int, seed: int) -> tuple[list[dict], str]:
                 for f, b, lab in zip(d["frame"], d["boxes"], d["best"], strict=True):
                     k, iou = true_item(tray, f, frame_box(b, d["sizes"][f], d["seg_size"]))
                     correct.append(iou >= 0.5 and tray.poses[k].sku == lab)
-                trays.append({**d, "correct": correct, "truth": tray.counts, "family": family})
+                right = segmentation_right(tray, d, len(frames))
+                trays.append(
+                    {
+                        **d,
+                        "correct": correct,
+                        "truth": tray.counts,
+                        "family": family,
+                        "segmentation_right": right,
+                        "smallest_reference_px": smallest * d["seg_size"][0] * d["seg_size"][1],
+                    }
+                )
         print(f"  {family}: {len(trays)} recognitions so far", flush=True)
     return trays, embedder_id
 
 
 def _examples(trays: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x = [top1, margin], y = right?) per item crop, plus one counterfactual per right crop.
+    """(x = [over, margin, agreement], y = right?) per item crop, plus one counterfactual per
+    right crop (over: top1 minus the product's typical similarity, see
+    Pipeline.typical_similarity).
 
     A right crop's runner-up is what the item would match if its product were missing from the
-    gallery: (top2, top2 - top3) is a wrong answer's score pair. The calibration split has few
-    real mistakes, so without these the logistic fit has almost nothing to learn "wrong" from.
+    gallery: (top2 - its product's typical similarity, top2 - top3) is a wrong answer's score
+    pair. The calibration split has few real mistakes, so without these the logistic fit has
+    almost nothing to learn "wrong" from.
     """
     rows, ys = [], []
     for t in trays:
-        for t1, t2, t3, ok in zip(t["top1"], t["top2"], t["top3"], t["correct"], strict=True):
-            rows.append([t1, t1 - t2])
+        per_item = zip(
+            t["over"], t["over2"], t["top1"], t["top2"], t["top3"], t["agreement"], t["correct"],
+            strict=True,
+        )  # fmt: skip
+        for over, over2, t1, t2, t3, agree, ok in per_item:
+            rows.append([over, t1 - t2, agree])
             ys.append(float(ok))
             if ok:
-                rows.append([t2, t2 - t3])
+                # the runner-up's own frames are not known: given the item's own agreement, so
+                # that agreement learns nothing from the counterfactuals
+                rows.append([over2, t2 - t3, agree])
                 ys.append(0.0)
     return torch.tensor(rows), torch.tensor(ys)
 
 
-def fit_logit(trays: list[dict]) -> tuple[float, float, float]:
+def fit_logit(trays: list[dict]) -> tuple[float, float, float, float]:
+    """(a, b, c, d) of confidence = sigmoid(a * over + b * margin + c + d * agreement).
+
+    Frames that disagree on an item may only lower its confidence: when the fit gives agreement
+    a negative weight (right items nearly always agree, so the term is nearly constant), it is
+    refitted without it (d = 0).
+    """
     x, y = _examples(trays)
-    w = torch.zeros(3, requires_grad=True)
+    a, b, c, d = _logistic(x, y)
+    if d < 0:
+        a, b, c, _ = _logistic(x[:, :2], y)
+        d = 0.0
+    return a, b, c, d
+
+
+def _logistic(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float, float, float]:
+    k = x.shape[1]
+    w = torch.zeros(k + 1, requires_grad=True)
     opt = torch.optim.LBFGS([w], max_iter=200)
     mu, sd = x.mean(0), x.std(0).clamp_min(1e-6)
     xs = (x - mu) / sd
 
     def closure():
         opt.zero_grad()
-        z = xs @ w[:2] + w[2]
+        z = xs @ w[:k] + w[k]
         loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y)
-        loss = loss + 1e-3 * (w[:2] ** 2).sum()
+        loss = loss + 1e-3 * (w[:k] ** 2).sum()
         loss.backward()
         return loss
 
     opt.step(closure)
-    a, b = (w[:2].detach() / sd).tolist()
-    c = float(w[2].detach() - (w[:2].detach() / sd * mu).sum())
-    return a, b, c
+    coef = (w[:k].detach() / sd).tolist() + [0.0] * (3 - k)
+    c = float(w[k].detach() - (w[:k].detach() / sd * mu).sum())
+    return coef[0], coef[1], c, coef[2]
 
 
 def wrong_accept_rate(wrong: torch.Tensor, cal: Calibration) -> float:
     """Share of wrong answers (rows of [top1, margin]) whose confidence reaches AUTO."""
-    conf = cal.confidence(wrong[:, 0], wrong[:, 1])
+    conf = cal.confidence(wrong[:, 0], wrong[:, 1], wrong[:, 2])
     return float((conf >= cal.auto_confidence).float().mean()) if len(wrong) else 0.0
 
 
@@ -132,18 +181,36 @@ def simulate(trays: list[dict], cal: Calibration) -> tuple[int, int]:
         n = len(t["top1"])
         lo, hi = cal.size_ratio
         sizes_ok = all(lo <= r <= hi for r in t["size_ratio"])
-        if n == 0 or not t["agree"] or t["doubt"] or not sizes_ok:
+        net_ok = all(x <= cal.leftover_area for x in t["leftover"]) and all(
+            x <= cal.frame_area_spread for x in t["spreads"]
+        )
+        if n == 0 or not t["agree"] or t["doubt"] or not sizes_ok or not net_ok:
             continue
         top1 = torch.tensor(t["top1"])
         top2 = torch.tensor(t["top2"])
         unknown = (top1 < cal.unknown_similarity) | (torch.tensor(t["rival"]) > top1)
-        low = float(cal.confidence(top1, top1 - top2).min()) < cal.auto_confidence
+        conf = cal.confidence(torch.tensor(t["over"]), top1 - top2, torch.tensor(t["agreement"]))
+        low = float(conf.min()) < cal.auto_confidence
         if bool(unknown.any()) or low:
             continue
         auto += 1
         frame0 = Counter(lab for f, lab in zip(t["frame"], t["best"], strict=True) if f == 0)
         wrong += dict(frame0) != t["truth"]
     return auto, wrong
+
+
+def safety_net_limits(trays: list[dict]) -> tuple[float, float]:
+    """(leftover_area, frame_area_spread) from the recognitions whose segmentation was right
+    (the rules are in the module's docstring)."""
+    right = [t for t in trays if t["segmentation_right"]]
+    if not right:
+        raise SystemExit("no calibration tray was segmented right: the limits cannot be fitted")
+    left = sorted(x for t in right for x in t["leftover"]) or [0.0]
+    cap = 0.5 * min(t["smallest_reference_px"] for t in trays)
+    leftover_area = min(left[min(len(left) - 1, int(0.995 * len(left)))] * 1.1, cap)
+    spreads = sorted(x for t in right for x in t["spreads"]) or [1.0]
+    spread = min(spreads[min(len(spreads) - 1, int(0.998 * len(spreads)))] * 1.05, 1.6)
+    return round(leftover_area, 1), round(spread, 3)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -157,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
         help="JSON file of the recognized trays: read when it exists, else written (refits fast)",
     )
     a = ap.parse_args(argv)
+    one_thread()
     seed = SEEDS["calibration"]
     print(f"calibration split: seed {seed}, {a.trays} trays")
     if a.collected and a.collected.exists():
@@ -179,12 +247,13 @@ def main(argv: list[str] | None = None) -> None:
         round(ratios[int(0.001 * len(ratios))] * 0.95, 3),
         round(ratios[int(0.998 * len(ratios)) - 1] * 1.05, 3),
     )
+    leftover_area, spread = safety_net_limits(trays)
     x, y = _examples(trays)
     wrong_answers = x[y == 0]
     chosen = None
     for k in range(0, 1000):
         thr = k / 1000
-        cal = Calibration(unknown_sim, thr, logit, size_ratio, embedder_id)
+        cal = Calibration(unknown_sim, thr, logit, size_ratio, embedder_id, leftover_area, spread)
         auto, wrong = simulate(trays, cal)
         if (
             wrong <= TARGET_WRONG_AUTO * len(trays)
@@ -203,12 +272,15 @@ def main(argv: list[str] | None = None) -> None:
         "auto_confidence": thr,
         "logit": [round(v, 5) for v in logit],
         "size_ratio": list(size_ratio),
+        "leftover_area": leftover_area,
+        "frame_area_spread": spread,
         "fitted_on": {
             "split": "calibration",
             "seed": seed,
             "families": list(FITTING_FAMILIES),
             "counter": CAL_COUNTER,
             "recognitions": len(trays),
+            "segmentation_right": sum(t["segmentation_right"] for t in trays),
             "item_crops": items,
             "wrong_item_crops": items - sum(sum(t["correct"]) for t in trays),
             "target_wrong_auto": TARGET_WRONG_AUTO,

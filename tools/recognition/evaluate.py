@@ -35,6 +35,7 @@ from tools.recognition.bakery import (
     capture_counter,
     metrics,
     new_pipeline,
+    one_thread,
     run_split,
 )
 
@@ -125,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calibration", default=None, help="calibration artefact to evaluate")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args(argv)
+    one_thread()
     families = [f for f in a.families.split(",") if f] or [*HELD_OUT_FAMILIES, *FITTING_FAMILIES]
     unknown_families = [f for f in families if f not in FAMILIES]
     if unknown_families:

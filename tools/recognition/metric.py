@@ -27,7 +27,13 @@ from ai.recognition.embed import DEFAULT_METRIC, DESCRIPTOR_ID, ColourTextureEmb
 from ai.recognition.gallery import Gallery
 from ai.recognition.pipeline import DEFAULT_CALIBRATION, Calibration, Pipeline
 from fixtures.bakery import FITTING_FAMILIES, SEEDS, catalog_skus
-from tools.recognition.bakery import frame_box, generate_trays, register_catalog, true_item
+from tools.recognition.bakery import (
+    frame_box,
+    generate_trays,
+    one_thread,
+    register_catalog,
+    true_item,
+)
 
 FIT_COUNTER = 0  # the metric's counter of each fitting family (calibration: 1, evaluation: 3)
 REGULARIZATION = 0.1  # shrinks the within-product scatter toward a scaled identity
@@ -111,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--trays", type=int, default=30, help="development trays per fitting family")
     ap.add_argument("--out", type=Path, default=DEFAULT_METRIC)
     a = ap.parse_args(argv)
+    one_thread()
     seed = SEEDS["development"]
     print(f"development split: seed {seed}, {a.trays} trays")
     crops, scales, skus, n_refs = collect(a.trays, seed)

@@ -237,6 +237,15 @@ def test_frames_the_service_decodes_reduced_get_boxes_in_full_frame_pixels(small
             assert max(box_iou(b["box"], t) for t in truth) >= 0.6
 
 
+def test_frames_of_different_sizes_are_refused_naming_the_sizes(small_pipeline):
+    tray = make_tray(606, 26, [], items=["CROISSANT"], n_frames=(2, 2), touch_p=0.0)
+    frames = tray.frames()
+    frames[1] = frames[1].resize((640, 480))
+
+    with pytest.raises(ValueError, match=r"differ in size \(1280x960, 640x480\)"):
+        small_pipeline.recognize(frames, SMALL)
+
+
 def test_the_builtin_embedder_metric_was_fitted_on_the_development_split_only():
     art = torch.load(DEFAULT_METRIC, weights_only=True)
     assert art["fitted_on"]["split"] == "development"

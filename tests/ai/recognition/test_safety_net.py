@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
 
 from PIL import Image, ImageDraw
 
+from ai.recognition import Pipeline
+from ai.recognition.pipeline import DEFAULT_CALIBRATION
 from fixtures.bakery import make_tray
 from tools.recognition.bakery import SMALL_PRODUCTS as SMALL
 
@@ -26,12 +29,9 @@ def _free_corner(tray) -> tuple[int, int]:
     raise AssertionError("no free corner on this tray")
 
 
-def test_something_the_segmentation_cannot_explain_sends_the_tray_to_review(small_pipeline):
-    """A few crumbs of something (too small to be an item) lie next to the breads."""
+def _crumbs_tray():
+    """A tray of breads, and next to them a few crumbs of something (too small to be an item)."""
     tray = make_tray(606, 60, [], items=ITEMS, n_frames=(1, 1), touch_p=0.0)
-    clean = small_pipeline.recognize(tray.frames(), SMALL)
-    assert clean["decision"] == "AUTO" and _counts(clean) == tray.counts
-
     frame = tray.frames()[0]
     x, y = _free_corner(tray)
     d = ImageDraw.Draw(frame)
@@ -40,9 +40,34 @@ def test_something_the_segmentation_cannot_explain_sends_the_tray_to_review(smal
             [x + 55 * k, y + 40 * (k % 2), x + 55 * k + 24, y + 40 * (k % 2) + 24],
             fill=(90, 60, 40),
         )
+    return tray, frame
+
+
+def test_something_the_segmentation_cannot_explain_sends_the_tray_to_review(small_pipeline):
+    tray, frame = _crumbs_tray()
+    clean = small_pipeline.recognize(tray.frames(), SMALL)
+    assert clean["decision"] == "AUTO" and _counts(clean) == tray.counts
+
     ans = small_pipeline.recognize([frame], SMALL)
     assert ans["decision"] == "REVIEW"
     assert "no item explains" in ans["reason"]
+
+
+def test_the_leftover_limit_comes_from_the_calibration_artefact(tmp_path, small_pipeline):
+    tray, frame = _crumbs_tray()
+    art = json.loads(DEFAULT_CALIBRATION.read_text(encoding="utf-8"))
+    assert art["leftover_area"] == small_pipeline.calibration.leftover_area
+    assert "no item explains" in small_pipeline.recognize([frame], SMALL)["reason"]
+
+    # an artefact that tolerates more unexplained pixels than the crumbs cover lets them pass
+    loose = tmp_path / "loose.json"
+    loose.write_text(json.dumps({**art, "leftover_area": 1e6}), encoding="utf-8")
+    q = Pipeline.load("cpu", None, calibration_path=loose)
+    q.gallery = small_pipeline.gallery
+    ans = q.recognize([frame], SMALL)
+
+    assert "no item explains" not in ans["reason"]
+    assert _counts(ans) == tray.counts
 
 
 def test_an_item_region_far_smaller_than_its_references_is_not_billed(small_pipeline):

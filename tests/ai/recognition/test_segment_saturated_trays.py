@@ -1,0 +1,34 @@
+"""Segmentation on saturated and dark trays, whose JPEG noise is strong in the weak channels."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ai.recognition.segment import segment
+from fixtures.bakery import make_tray
+from tools.recognition.segeval import compare, truth_labels
+
+
+def _seg_input(frames: list[Image.Image]) -> torch.Tensor:
+    x = torch.stack([torch.from_numpy(np.array(f.reduce(2))).permute(2, 0, 1) for f in frames])
+    return F.avg_pool2d(x.float() / 255.0, 2)
+
+
+def test_each_item_on_red_blue_and_slate_trays_is_found_as_one_region():
+    """Pale, glazed and brown items, apart, on the three noisiest trays; no capture."""
+    items = ["SUGAR-DONUT", "CREAM-BUN", "CROISSANT", "WHITE-BUN"]
+    flaws = []
+    for family in ("red-plastic", "blue-plastic", "dark-slate"):
+        for index in (70, 71):
+            tray = make_tray(
+                606, index, [], items=items, n_frames=(1, 1), touch_p=0.0, family=family
+            )
+            labels = segment(_seg_input(tray.frames())).labels[:, 0].numpy()
+            got = compare(truth_labels(tray, 0, labels.shape[1:]), labels[0])
+            found = {k: got[k] for k in ("split", "merged", "missed", "faint")}
+            if any(found.values()) or min(got["iou"]) < 0.5:
+                flaws.append((family, index, found, got["iou"]))
+    assert not flaws

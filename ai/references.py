@@ -22,7 +22,9 @@ from ai.apidoc import api_route
 from ai.body import (
     BACKGROUND,
     COUNTER_ID,
+    IN_STORE,
     PHOTOS,
+    SEED,
     SKU,
     STORE_ID,
     check_counter_id,
@@ -243,7 +245,6 @@ def _photos(listed: Sequence[Any]) -> list[dict[str, Any]]:
 
 _PHOTO = oa.obj({"id": oa.string(), "added_at": oa.string(nullable=True)}, required=["id"])
 _PHOTOS = oa.array(_PHOTO)
-_IN_STORE = oa.query("store_id", STORE_ID)
 _SKU = {"sku": SKU}
 PHOTO_ERRORS = {
     400: "photo i is not base64, or empty, truncated or corrupt (invalid_base64, invalid_image)",
@@ -287,7 +288,7 @@ routes = apidoc.routes(
         PATH,
         list_photos,
         path_params=_SKU,
-        params=[_IN_STORE],
+        params=[IN_STORE],
         learns=True,
         ok={
             200: oa.Answer(
@@ -305,7 +306,7 @@ routes = apidoc.routes(
         PATH + "/{photo_id}",
         delete_photo,
         path_params={**_SKU, "photo_id": oa.string(pattern=f"^{PHOTO_ID_PATTERN}$")},
-        params=[_IN_STORE],
+        params=[IN_STORE],
         learns=True,
         ok={
             200: oa.Answer(
@@ -348,10 +349,7 @@ routes = apidoc.routes(
         seed_store,
         summary="Seed a store's gallery with another store's reference photos.",
         path_params={"store_id": STORE_ID},
-        body=oa.obj(
-            {"from_store_id": STORE_ID, "skus": oa.array(oa.string(min_length=1))},
-            required=["from_store_id"],
-        ),
+        body=SEED,
         learns=True,
         ok={
             200: oa.Answer(

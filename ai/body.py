@@ -10,7 +10,14 @@ from starlette.requests import Request
 
 from ai.errors import ApiError
 from ai.settings import MOST_FRAMES
-from contract import COUNTER_ID_PATTERN, DEFAULT_STORE, MAX_FRAMES, MAX_PHOTOS, STORE_ID_PATTERN
+from contract import (
+    COUNTER_ID_PATTERN,
+    DEFAULT_STORE,
+    MAX_FRAMES,
+    MAX_PHOTOS,
+    PHOTO_ID_PATTERN,
+    STORE_ID_PATTERN,
+)
 from contract.jsonbody import JSONBodyError, parse_json_body
 from servicekit import openapi as oa
 
@@ -46,6 +53,9 @@ SKU = oa.coded(
     ),
     "invalid_sku",
     "MAX_SKU_LENGTH",
+)
+PHOTO_ID = oa.coded(
+    oa.string(pattern=f"^{PHOTO_ID_PATTERN}$"), "invalid_photo_id", "PHOTO_ID_PATTERN"
 )
 IN_STORE = oa.query("store_id", STORE_ID)
 FRAME_FIELDS = ("frames_b64", "photos_b64")
@@ -128,10 +138,13 @@ FEEDBACK = oa.obj(
 SEED = oa.obj(
     {
         "from_store_id": STORE_ID,
-        "skus": oa.coded(
-            oa.array(SKU, min_items=1, max_items=MAX_CANDIDATES),
-            {"maxItems": "too_many_skus"},
-            "MAX_CANDIDATES",
+        # absent or null: every SKU the source has photos of
+        "skus": oa.nullable(
+            oa.coded(
+                oa.array(SKU, min_items=1, max_items=MAX_CANDIDATES),
+                {"maxItems": "too_many_skus"},
+                "MAX_CANDIDATES",
+            )
         ),
     },
     required=["from_store_id"],
@@ -224,6 +237,12 @@ def parse_infer_body(payload: Any) -> InferBody:
 def check_counter_id(value: Any) -> str:
     """A counter id as the contract defines it, or a 422 naming the rule."""
     checked(COUNTER_ID, value, "counter_id")
+    return str(value)
+
+
+def check_photo_id(value: Any) -> str:
+    """A reference photo's id as the AI gives them, or a 422 naming the rule."""
+    checked(PHOTO_ID, value, "photo_id")
     return str(value)
 
 

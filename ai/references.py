@@ -23,11 +23,13 @@ from ai.body import (
     BACKGROUND,
     COUNTER_ID,
     IN_STORE,
+    PHOTO_ID,
     PHOTOS,
     SEED,
     SKU,
     STORE_ID,
     check_counter_id,
+    check_photo_id,
     check_sku,
     check_store_id,
     parse_background_body,
@@ -46,7 +48,7 @@ from ai.recognizer import (
     StoreHasNoReferences,
     TooManyPhotos,
 )
-from contract import MAX_PHOTOS, PHOTO_ID_PATTERN
+from contract import MAX_PHOTOS
 from servicekit import openapi as oa
 
 log = logging.getLogger("ai")
@@ -117,7 +119,7 @@ async def delete_photo(request: Request) -> JSONResponse:
     """Drop one reference photo, so a bad one can be replaced."""
     learner = learner_of(request)
     sku = check_sku(request.path_params["sku"])
-    photo_id = request.path_params["photo_id"]
+    photo_id = check_photo_id(request.path_params["photo_id"])
     store_id = store_in_query(request.query_params)
     if not await in_inference_thread(request, learner.delete_photo, sku, photo_id, store_id):
         raise ApiError(
@@ -299,13 +301,16 @@ routes = apidoc.routes(
                 ),
             )
         },
-        errors={422: "the SKU is not 1 to 128 printable characters (invalid_sku)"},
+        errors={
+            422: "the SKU is not 1 to 128 printable characters (invalid_sku); a bad store_id "
+            "(invalid_store_id)"
+        },
     ),
     api_route(
         "DELETE",
         PATH + "/{photo_id}",
         delete_photo,
-        path_params={**_SKU, "photo_id": oa.string(pattern=f"^{PHOTO_ID_PATTERN}$")},
+        path_params={**_SKU, "photo_id": PHOTO_ID},
         params=[IN_STORE],
         learns=True,
         ok={
@@ -319,7 +324,8 @@ routes = apidoc.routes(
         },
         errors={
             404: "the product has no such photo (photo_not_found)",
-            422: "the SKU is not 1 to 128 printable characters (invalid_sku)",
+            422: "the SKU is not 1 to 128 printable characters (invalid_sku); the photo id "
+            "breaks PHOTO_ID_PATTERN (invalid_photo_id); a bad store_id (invalid_store_id)",
         },
     ),
     api_route(

@@ -60,7 +60,7 @@ def valid(schema: oa.Schema, *, full: bool = False) -> Any:
 
 def breaking(schema: oa.Schema, required: bool) -> Iterator[tuple[str, Any]]:
     """(keyword, value) for each rule of `schema` a value can break on its own."""
-    kind = schema.get("type")
+    kind = str(schema.get("type"))
     if required:
         yield "required", MISSING
     elif not schema.get("nullable"):

@@ -1,4 +1,5 @@
-"""Read and parse the JSON body of an infer request within AI_MAX_BODY_BYTES."""
+"""The AI's request bodies and parameters: read within AI_MAX_BODY_BYTES, checked against the
+schemas its OpenAPI document shows, then parsed."""
 
 from __future__ import annotations
 

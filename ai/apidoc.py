@@ -1,9 +1,10 @@
 """The AI service's OpenAPI: how its routes are declared, and the answers all of them share.
 
-The bodies' schemas live in `ai.body`, beside the parsers that enforce them, built from the same
-limits. What holds for every route is added here from what the middleware does: the admin key
-(401), the upload guard (408, 413, 503), the server's header cap (431). `/openapi.json` and
-`/docs` need no key: the service has no public address, and the document holds no secret.
+The bodies' and parameters' schemas live in `ai.body`, which checks every request against them
+before its parsers read it. What holds for every route is added here from what the middleware
+does: the admin key (401), the upload guard (408, 413, 503), the server's header cap (431).
+`/openapi.json` and `/docs` need no key: the service has no public address, and the document
+holds no secret.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Read and parse the JSON body of an infer request within AI_MAX_BODY_BYTES."""
+"""The AI's request bodies and parameters: read within AI_MAX_BODY_BYTES, checked against the
+schemas its OpenAPI document shows, then parsed."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +10,15 @@ from typing import Any
 from starlette.requests import Request
 
 from ai.errors import ApiError
-from contract import COUNTER_ID_PATTERN, DEFAULT_STORE, MAX_FRAMES, MAX_PHOTOS, STORE_ID_PATTERN
+from ai.settings import MOST_FRAMES
+from contract import (
+    COUNTER_ID_PATTERN,
+    DEFAULT_STORE,
+    MAX_FRAMES,
+    MAX_PHOTOS,
+    PHOTO_ID_PATTERN,
+    STORE_ID_PATTERN,
+)
 from contract.jsonbody import JSONBodyError, parse_json_body
 from servicekit import openapi as oa
 
@@ -20,42 +28,98 @@ MAX_ID_LENGTH = 128
 MAX_SKU_LENGTH = 128
 MAX_COUNT = 100
 
-# The bodies as the OpenAPI document shows them; the parsers below enforce each rule, with the
-# error codes docs/ai-contract.md lists. Keys a parser does not know are ignored.
+# The bodies as the OpenAPI document shows them, and as `checked` enforces them: each rule a
+# request breaks is answered with the code its schema names (`x-error-code`, `x-limit`, the codes
+# docs/ai-contract.md lists), else the nearest enclosing one's, else `invalid_request`. What a
+# schema cannot say (a SKU's printable characters, base64 frames, AI_MAX_FRAMES when set lower,
+# a seed's source other than its target) is checked in code after it. Keys a body does not
+# declare are ignored.
 _ID = oa.string(min_length=1, max_length=MAX_ID_LENGTH)
-COUNTER_ID = oa.string(pattern=f"^{COUNTER_ID_PATTERN}$")
-STORE_ID = oa.string(pattern=f"^{STORE_ID_PATTERN}$", description="the store whose gallery to use")
-SKU = oa.string(min_length=1, max_length=MAX_SKU_LENGTH, description="printable characters")
+COUNTER_ID = oa.coded(
+    oa.string(pattern=f"^{COUNTER_ID_PATTERN}$"), "invalid_counter_id", "COUNTER_ID_PATTERN"
+)
+STORE_ID = oa.coded(
+    oa.string(pattern=f"^{STORE_ID_PATTERN}$", description="the store whose gallery to use"),
+    "invalid_store_id",
+    "STORE_ID_PATTERN",
+)
+# In a body, null is the same as leaving it out: the default store.
+_BODY_STORE_ID = {**oa.nullable(STORE_ID), "description": f"absent or null: {DEFAULT_STORE!r}"}
+SKU = oa.coded(
+    oa.string(
+        min_length=1,
+        max_length=MAX_SKU_LENGTH,
+        pattern=oa.SINGLE_LINE,
+        description="printable characters",
+    ),
+    "invalid_sku",
+    "MAX_SKU_LENGTH",
+)
+PHOTO_ID = oa.coded(
+    oa.string(pattern=f"^{PHOTO_ID_PATTERN}$"), "invalid_photo_id", "PHOTO_ID_PATTERN"
+)
+IN_STORE = oa.query("store_id", STORE_ID)
+FRAME_FIELDS = ("frames_b64", "photos_b64")
 
 
-def images(description: str, max_items: int) -> oa.Schema:
-    return oa.array(
-        oa.string(format="byte"),
-        min_items=1,
-        max_items=max_items,
-        description=description,
-        example=[oa.EXAMPLE_PNG_B64],
+def images(description: str, max_items: int, codes: dict[str, str], limit: str) -> oa.Schema:
+    return oa.coded(
+        oa.array(
+            oa.string(format="byte"),
+            min_items=1,
+            max_items=max_items,
+            description=description,
+            example=[oa.EXAMPLE_PNG_B64],
+        ),
+        codes,
+        limit,
+    )
+
+
+def frames(description: str) -> oa.Schema:
+    # AI_MAX_FRAMES may be set from 1 to MOST_FRAMES; the decoder holds a request to the setting.
+    return images(
+        f"{description}: at most AI_MAX_FRAMES ({MAX_FRAMES} unless set; never more than "
+        f"{MOST_FRAMES})",
+        MOST_FRAMES,
+        {"minItems": "no_frames", "maxItems": "too_many_frames"},
+        "AI_MAX_FRAMES",
     )
 
 
 INFER = oa.obj(
     {
-        "frames_b64": images("base64 JPEG or PNG frames of one tray (AI_MAX_FRAMES)", MAX_FRAMES),
-        "candidate_skus": oa.array(oa.string(min_length=1), min_items=1, max_items=MAX_CANDIDATES),
-        "top_k": oa.integer(minimum=1, maximum=MAX_TOP_K, default=3),
+        "candidate_skus": oa.coded(
+            oa.array(oa.string(min_length=1), min_items=1, max_items=MAX_CANDIDATES),
+            {"maxItems": "too_many_candidates"},
+            "MAX_CANDIDATES",
+        ),
+        "top_k": oa.coded(
+            oa.integer(minimum=1, maximum=MAX_TOP_K, default=3), "invalid_request", "MAX_TOP_K"
+        ),
         "request_id": oa.string(nullable=True),
-        "tray_id": {**_ID, "nullable": True},
-        "counter_id": {**COUNTER_ID, "nullable": True},
-        "store_id": STORE_ID,
+        "tray_id": oa.nullable(_ID),
+        "counter_id": oa.nullable(COUNTER_ID),
+        "store_id": _BODY_STORE_ID,
+        # Last: a request that is wrong in another field is told so before its frames are counted.
+        "frames_b64": frames("base64 JPEG or PNG frames of one tray"),
     },
     required=["frames_b64", "candidate_skus"],
 )
 PHOTOS = oa.obj(
-    {"photos_b64": images("1 to MAX_PHOTOS reference photos", MAX_PHOTOS), "store_id": STORE_ID},
+    {
+        "photos_b64": images(
+            f"1 to MAX_PHOTOS ({MAX_PHOTOS}) reference photos",
+            MAX_PHOTOS,
+            {"minItems": "invalid_photo_count", "maxItems": "invalid_photo_count"},
+            "MAX_PHOTOS",
+        ),
+        "store_id": _BODY_STORE_ID,
+    },
     required=["photos_b64"],
 )
 BACKGROUND = oa.obj(
-    {"frames_b64": images("views of the counter's empty tray", MAX_FRAMES)},
+    {"frames_b64": frames("views of the counter's empty tray"), "store_id": _BODY_STORE_ID},
     required=["frames_b64"],
 )
 FEEDBACK = oa.obj(
@@ -68,10 +132,67 @@ FEEDBACK = oa.obj(
             ),
             min_items=1,
         ),
-        "store_id": STORE_ID,
+        "store_id": _BODY_STORE_ID,
     },
     required=["tray_id", "items"],
 )
+SEED = oa.obj(
+    {
+        "from_store_id": STORE_ID,
+        # absent or null: every SKU the source has photos of
+        "skus": oa.nullable(
+            oa.coded(
+                oa.array(SKU, min_items=1, max_items=MAX_CANDIDATES),
+                {"maxItems": "too_many_skus"},
+                "MAX_CANDIDATES",
+            )
+        ),
+    },
+    required=["from_store_id"],
+)
+
+
+def checked(schema: oa.Schema, value: Any, name: str = "") -> None:
+    """Nothing, when `value` keeps every rule of `schema`; else the 422 its schema names.
+
+    `name`: the field's name, for a value that is one field (a path or query parameter).
+    """
+    found = oa.violation(schema, value)
+    if found is None:
+        return
+    code, limit = _code_of(found)
+    field = ".".join(part for part in (name, found.field()) if part)
+    details: dict[str, Any] = {"field": field} if field else {}
+    if limit is not None:
+        details["limit"] = limit
+    path = found.path
+    if len(path) > 1 and path[0] in FRAME_FIELDS and isinstance(path[1], int):
+        details["frame"] = path[1]
+    subject = field or "the body"
+    raise ApiError(422, code, f"{subject} {found.text}", details=details)
+
+
+def _code_of(found: oa.Violation) -> tuple[str, str | None]:
+    """The error code (and limit) for a broken rule: the broken schema's own, for that keyword,
+    else the nearest enclosing schema's single code, else invalid_request. A missing field is the
+    enclosing object's problem, not the field's."""
+    rule = found.rule
+    own = rule.get("x-error-code")
+    if isinstance(own, dict):
+        own = own.get(found.keyword)
+    if isinstance(own, str) and found.keyword != "required":
+        return own, rule.get("x-limit")
+    for schema in reversed(found.trail[:-1]):
+        code = schema.get("x-error-code")
+        if isinstance(code, str):
+            return code, schema.get("x-limit")
+    return "invalid_request", None
+
+
+def _given(payload: dict[str, Any], schema: oa.Schema, name: str) -> Any:
+    """A checked body's field: its value, or its declared default when absent or null."""
+    value = payload.get(name)
+    return schema["properties"][name].get("default") if value is None else value
 
 
 @dataclass(frozen=True)
@@ -102,76 +223,34 @@ async def read_json(request: Request, max_bytes: int) -> Any:
 
 
 def parse_infer_body(payload: Any) -> InferBody:
-    if not isinstance(payload, dict):
-        raise _invalid("the body must be a JSON object")
-    frames = payload.get("frames_b64")
-    if not isinstance(frames, list):
-        raise _invalid("frames_b64 must be a list of base64 JPEG or PNG frames")
-    skus = payload.get("candidate_skus")
-    if not isinstance(skus, list) or not all(isinstance(sku, str) and sku for sku in skus):
-        raise _invalid("candidate_skus must be a list of non-empty strings")
-    if not skus:
-        raise _invalid("candidate_skus must name at least one SKU")
-    if len(skus) > MAX_CANDIDATES:
-        raise ApiError(
-            422,
-            "too_many_candidates",
-            f"{len(skus)} candidate SKUs; at most {MAX_CANDIDATES}",
-            limit="MAX_CANDIDATES",
-        )
-    top_k = payload.get("top_k", 3)
-    if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= MAX_TOP_K:
-        raise ApiError(
-            422,
-            "invalid_request",
-            f"top_k must be a whole number from 1 to {MAX_TOP_K}",
-            limit="MAX_TOP_K",
-        )
-    request_id = payload.get("request_id")
-    if request_id is not None and not isinstance(request_id, str):
-        raise _invalid("request_id must be a string")
-    tray_id = _optional_id(payload, "tray_id")
-    counter_id = payload.get("counter_id")
-    if counter_id is not None:
-        counter_id = check_counter_id(counter_id)
+    checked(INFER, payload)
     return InferBody(
-        frames,
-        tuple(dict.fromkeys(skus)),
-        top_k,
-        request_id,
-        tray_id,
-        counter_id,
+        payload["frames_b64"],
+        tuple(dict.fromkeys(payload["candidate_skus"])),
+        _given(payload, INFER, "top_k"),
+        payload.get("request_id"),
+        payload.get("tray_id"),
+        payload.get("counter_id"),
         store_of(payload),
     )
 
 
-_COUNTER_ID = re.compile(COUNTER_ID_PATTERN)
-_STORE_ID = re.compile(STORE_ID_PATTERN)
-
-
 def check_counter_id(value: Any) -> str:
     """A counter id as the contract defines it, or a 422 naming the rule."""
-    if not isinstance(value, str) or not _COUNTER_ID.fullmatch(value):
-        raise ApiError(
-            422,
-            "invalid_counter_id",
-            f"counter_id {str(value)[:40]!r} is not 1 to 64 letters, digits, '-' or '_' "
-            "starting with a letter or digit",
-            limit="COUNTER_ID_PATTERN",
-        )
-    return value
+    checked(COUNTER_ID, value, "counter_id")
+    return str(value)
+
+
+def check_photo_id(value: Any) -> str:
+    """A reference photo's id as the AI gives them, or a 422 naming the rule."""
+    checked(PHOTO_ID, value, "photo_id")
+    return str(value)
 
 
 def check_store_id(value: Any) -> str:
     """A store id as the contract defines it, or a 422 naming the rule."""
-    if not isinstance(value, str) or not _STORE_ID.fullmatch(value):
-        raise ApiError(
-            422,
-            "invalid_store_id",
-            f"store_id {str(value)[:40]!r} is not 1 to 64 letters, digits, '-' or '_'",
-            limit="STORE_ID_PATTERN",
-        )
-    return value
+    checked(STORE_ID, value, "store_id")
+    return str(value)
 
 
 def store_of(payload: Any) -> str:
@@ -182,99 +261,52 @@ def store_of(payload: Any) -> str:
 
 def store_in_query(query: Mapping[str, str]) -> str:
     """The optional ?store_id= of a GET or DELETE; absent: the default store."""
-    value = query.get("store_id")
-    return DEFAULT_STORE if value is None else check_store_id(value)
+    value = query.get(IN_STORE.name)
+    if value is None:
+        return DEFAULT_STORE
+    checked(IN_STORE.schema, value, IN_STORE.name)
+    return value
 
 
 def parse_seed_body(payload: Any) -> tuple[str, list[str] | None]:
     """`{"from_store_id": str, "skus": [str] (optional: all)}`: which references to copy."""
-    if not isinstance(payload, dict):
-        raise _invalid("the body must be a JSON object")
-    if "from_store_id" not in payload:
-        raise _invalid("from_store_id is required")
-    source = check_store_id(payload["from_store_id"])
+    checked(SEED, payload)
     skus = payload.get("skus")
     if skus is None:
-        return source, None
-    if not isinstance(skus, list) or not skus or not all(isinstance(s, str) for s in skus):
-        raise _invalid("skus must be a non-empty list of SKUs (or left out: every SKU)")
-    if len(skus) > MAX_CANDIDATES:
-        raise ApiError(
-            422,
-            "too_many_skus",
-            f"{len(skus)} SKUs; at most {MAX_CANDIDATES}",
-            limit="MAX_CANDIDATES",
-        )
-    return source, [check_sku(sku) for sku in dict.fromkeys(skus)]
+        return payload["from_store_id"], None
+    return payload["from_store_id"], [check_sku(sku) for sku in dict.fromkeys(skus)]
 
 
-def check_sku(value: str) -> str:
-    """A SKU in a path: 1 to MAX_SKU_LENGTH printable characters."""
-    if not 1 <= len(value) <= MAX_SKU_LENGTH or not value.isprintable():
+def check_sku(value: Any) -> str:
+    """A SKU (in a path, or a seed's list): 1 to MAX_SKU_LENGTH printable characters."""
+    checked(SKU, value, "sku")
+    if not value.isprintable():  # beyond control characters: separators, format characters
         raise ApiError(
             422,
             "invalid_sku",
             f"the SKU must be 1 to {MAX_SKU_LENGTH} printable characters",
+            field="sku",
             limit="MAX_SKU_LENGTH",
         )
-    return value
+    return str(value)
 
 
 def parse_background_body(payload: Any) -> list[Any]:
     """`{"frames_b64": [...]}`: 1 to AI_MAX_FRAMES views of a counter's empty tray."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("frames_b64"), list):
-        raise _invalid('the body must be {"frames_b64": [base64 JPEG or PNG, ...]}')
-    return payload["frames_b64"]  # the decoder refuses none or too many, naming AI_MAX_FRAMES
+    checked(BACKGROUND, payload)
+    return list(payload["frames_b64"])  # the decoder holds them to AI_MAX_FRAMES
 
 
 def parse_photos_body(payload: Any) -> list[Any]:
     """`{"photos_b64": [...]}`: 1 to MAX_PHOTOS reference photos of one product."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("photos_b64"), list):
-        raise _invalid('the body must be {"photos_b64": [base64 JPEG or PNG, ...]}')
-    photos = payload["photos_b64"]
-    if not 1 <= len(photos) <= MAX_PHOTOS:
-        raise ApiError(
-            422,
-            "invalid_photo_count",
-            f"{len(photos)} photos; register 1 to {MAX_PHOTOS} at a time",
-            limit="MAX_PHOTOS",
-        )
-    return photos
+    checked(PHOTOS, payload)
+    return list(payload["photos_b64"])
 
 
 def parse_feedback_body(payload: Any) -> tuple[str, list[tuple[str, int]]]:
     """`{"tray_id": ..., "items": [{"sku", "count"}]}`: what staff confirmed was on a tray."""
-    if not isinstance(payload, dict):
-        raise _invalid("the body must be a JSON object")
-    tray_id = _optional_id(payload, "tray_id")
-    if tray_id is None:
-        raise _invalid("tray_id is required")
-    items = payload.get("items")
-    if not isinstance(items, list) or not items:
-        raise _invalid("items must be a non-empty list of {sku, count}")
-    parsed = []
-    for number, item in enumerate(items):
-        sku = item.get("sku") if isinstance(item, dict) else None
-        count = item.get("count") if isinstance(item, dict) else None
-        if not isinstance(sku, str) or not sku:
-            raise _invalid(f"items[{number}].sku must be a non-empty string")
-        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_COUNT:
-            raise _invalid(f"items[{number}].count must be a whole number from 1 to {MAX_COUNT}")
-        parsed.append((sku, count))
-    return tray_id, parsed
-
-
-def _optional_id(payload: dict[str, Any], key: str) -> str | None:
-    value = payload.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not 1 <= len(value) <= MAX_ID_LENGTH:
-        raise _invalid(f"{key} must be a string of 1 to {MAX_ID_LENGTH} characters")
-    return value
-
-
-def _invalid(message: str) -> ApiError:
-    return ApiError(422, "invalid_request", message)
+    checked(FEEDBACK, payload)
+    return payload["tray_id"], [(item["sku"], item["count"]) for item in payload["items"]]
 
 
 def _too_large(size: int, max_bytes: int) -> ApiError:

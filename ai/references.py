@@ -22,10 +22,14 @@ from ai.apidoc import api_route
 from ai.body import (
     BACKGROUND,
     COUNTER_ID,
+    IN_STORE,
+    PHOTO_ID,
     PHOTOS,
+    SEED,
     SKU,
     STORE_ID,
     check_counter_id,
+    check_photo_id,
     check_sku,
     check_store_id,
     parse_background_body,
@@ -44,7 +48,7 @@ from ai.recognizer import (
     StoreHasNoReferences,
     TooManyPhotos,
 )
-from contract import MAX_PHOTOS, PHOTO_ID_PATTERN
+from contract import MAX_PHOTOS
 from servicekit import openapi as oa
 
 log = logging.getLogger("ai")
@@ -115,7 +119,7 @@ async def delete_photo(request: Request) -> JSONResponse:
     """Drop one reference photo, so a bad one can be replaced."""
     learner = learner_of(request)
     sku = check_sku(request.path_params["sku"])
-    photo_id = request.path_params["photo_id"]
+    photo_id = check_photo_id(request.path_params["photo_id"])
     store_id = store_in_query(request.query_params)
     if not await in_inference_thread(request, learner.delete_photo, sku, photo_id, store_id):
         raise ApiError(
@@ -243,7 +247,6 @@ def _photos(listed: Sequence[Any]) -> list[dict[str, Any]]:
 
 _PHOTO = oa.obj({"id": oa.string(), "added_at": oa.string(nullable=True)}, required=["id"])
 _PHOTOS = oa.array(_PHOTO)
-_IN_STORE = oa.query("store_id", STORE_ID)
 _SKU = {"sku": SKU}
 PHOTO_ERRORS = {
     400: "photo i is not base64, or empty, truncated or corrupt (invalid_base64, invalid_image)",
@@ -287,7 +290,7 @@ routes = apidoc.routes(
         PATH,
         list_photos,
         path_params=_SKU,
-        params=[_IN_STORE],
+        params=[IN_STORE],
         learns=True,
         ok={
             200: oa.Answer(
@@ -298,14 +301,17 @@ routes = apidoc.routes(
                 ),
             )
         },
-        errors={422: "the SKU is not 1 to 128 printable characters (invalid_sku)"},
+        errors={
+            422: "the SKU is not 1 to 128 printable characters (invalid_sku); a bad store_id "
+            "(invalid_store_id)"
+        },
     ),
     api_route(
         "DELETE",
         PATH + "/{photo_id}",
         delete_photo,
-        path_params={**_SKU, "photo_id": oa.string(pattern=f"^{PHOTO_ID_PATTERN}$")},
-        params=[_IN_STORE],
+        path_params={**_SKU, "photo_id": PHOTO_ID},
+        params=[IN_STORE],
         learns=True,
         ok={
             200: oa.Answer(
@@ -318,7 +324,8 @@ routes = apidoc.routes(
         },
         errors={
             404: "the product has no such photo (photo_not_found)",
-            422: "the SKU is not 1 to 128 printable characters (invalid_sku)",
+            422: "the SKU is not 1 to 128 printable characters (invalid_sku); the photo id "
+            "breaks PHOTO_ID_PATTERN (invalid_photo_id); a bad store_id (invalid_store_id)",
         },
     ),
     api_route(
@@ -348,10 +355,7 @@ routes = apidoc.routes(
         seed_store,
         summary="Seed a store's gallery with another store's reference photos.",
         path_params={"store_id": STORE_ID},
-        body=oa.obj(
-            {"from_store_id": STORE_ID, "skus": oa.array(oa.string(min_length=1))},
-            required=["from_store_id"],
-        ),
+        body=SEED,
         learns=True,
         ok={
             200: oa.Answer(

@@ -40,7 +40,7 @@ RETRY = oa.obj(
     additional=False,
 )
 VOID = oa.obj(
-    {"reason": v.text(MAX_REASON), "voided_by": v.text(128)},
+    {"reason": v.text(MAX_REASON, multiline=True), "voided_by": v.text(128)},
     required=["reason", "voided_by"],
     additional=False,
 )

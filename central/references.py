@@ -53,7 +53,7 @@ SEED = oa.obj(
     {
         "from_store_id": oa.integer(minimum=1, maximum=2**31 - 1),
         "skus": oa.array(
-            oa.string(min_length=1),
+            oa.string(min_length=1, pattern=oa.SINGLE_LINE),
             min_items=1,
             max_items=MAX_SEED_SKUS,
             description="only these SKUs (default: every SKU the source has photos of)",

@@ -42,7 +42,11 @@ RESOLUTION = oa.obj(
         "items": oa.array(
             oa.obj(
                 {
-                    "sku": oa.string(min_length=1, description="an active SKU of the store"),
+                    "sku": oa.string(
+                        min_length=1,
+                        pattern=oa.SINGLE_LINE,
+                        description="an active SKU of the store",
+                    ),
                     "count": oa.integer(minimum=1, maximum=MAX_ITEM_COUNT),
                 },
                 required=["sku", "count"],

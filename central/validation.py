@@ -2,7 +2,7 @@
 
 The rules are the routes' OpenAPI declarations (`servicekit.openapi` schemas): `fields` checks a
 body against the same schema the document shows, with Central's reading of it: strings are
-trimmed first, and a missing or null field takes the schema's default.
+trimmed of spaces first, and a missing or null field takes the schema's default.
 """
 
 from __future__ import annotations
@@ -23,14 +23,29 @@ SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 TIME_ZONE = "iana-time-zone"  # a string format: an IANA zone name such as Asia/Seoul
 
 
-def text(max_length: int, pattern: re.Pattern[str] | None = None, **rules: Any) -> oa.Schema:
-    """A non-empty string field (trimmed before it is checked)."""
-    return oa.string(
-        min_length=1,
-        max_length=max_length,
-        pattern=pattern.pattern if pattern is not None else None,
-        **rules,
-    )
+# What Central trims from a string field before checking it: spaces (Unicode's Zs: the space,
+# no-break and ideographic spaces, ...), never a control character or a line break, which the
+# field's pattern then refuses rather than a trim hiding it.
+SPACES = " \u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u202f\u205f\u3000"
+
+
+def text(
+    max_length: int,
+    pattern: re.Pattern[str] | None = None,
+    *,
+    multiline: bool = False,
+    **rules: Any,
+) -> oa.Schema:
+    """A non-empty string field (trimmed of spaces before it is checked).
+
+    Without its own pattern it is one line without control characters (`oa.SINGLE_LINE`), or
+    with `multiline` (free text, a reason) one that may hold tabs and line breaks.
+    """
+    if pattern is not None:
+        chosen = pattern.pattern
+    else:
+        chosen = oa.MULTILINE if multiline else oa.SINGLE_LINE
+    return oa.string(min_length=1, max_length=max_length, pattern=chosen, **rules)
 
 
 async def json_object(request: Request) -> dict[str, Any]:
@@ -68,7 +83,7 @@ def value(data: dict[str, Any], field: str, rule: oa.Schema, *, required: bool) 
             raise invalid(field, "is required")
         return rule.get("default")
     if rule.get("type") == "string" and isinstance(raw, str):
-        raw = raw.strip()
+        raw = raw.strip(SPACES)
     problem = oa.problem(rule, raw)
     if problem is not None:
         raise invalid(field, problem)

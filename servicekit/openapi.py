@@ -23,9 +23,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from servicekit.schema import (
+    MULTILINE,
+    SINGLE_LINE,
     Schema,
+    Violation,
     array,
     boolean,
+    coded,
     integer,
     nullable,
     number,
@@ -33,18 +37,23 @@ from servicekit.schema import (
     problem,
     ref,
     string,
+    violation,
 )
 
 # The schema builders and the check, for routes that declare with `oa.` alone.
 __all__ = [
+    "MULTILINE",
+    "SINGLE_LINE",
     "Answer",
     "Catalog",
     "DeclaredRoute",
     "Operation",
     "Param",
     "Schema",
+    "Violation",
     "array",
     "boolean",
+    "coded",
     "document",
     "error",
     "integer",
@@ -57,6 +66,7 @@ __all__ = [
     "ref",
     "refusals",
     "string",
+    "violation",
 ]
 
 OPENAPI_VERSION = "3.0.3"

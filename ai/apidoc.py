@@ -41,13 +41,11 @@ def api_route(
     summary: str | None = None,
 ) -> oa.Operation:
     """One route's declaration; `errors` are its own refusals, by status, in words."""
-    refusals: dict[int, list[str]] = {}
+    refused: list[tuple[int, str]] = list((errors or {}).items())
 
     def add(status: int, text: str) -> None:
-        refusals.setdefault(status, []).append(text)
+        refused.append((status, text))
 
-    for status, text in (errors or {}).items():
-        add(status, text)
     keyed = path not in OPEN_PATHS
     if keyed:
         add(401, "X-ADMIN-KEY is missing or wrong (unauthorized)")
@@ -61,15 +59,11 @@ def api_route(
         add(501, "this recognizer cannot change its gallery (cannot_learn)")
         add(503, "the model is still loading, or failed to load (not_ready)")
     add(431, "the request line and headers exceed 64 KiB (headers_too_large)")
-    responses: dict[int, oa.Answer] = dict(ok)
-    for status, texts in sorted(refusals.items()):
-        if status not in responses:
-            responses[status] = oa.error("; ".join(dict.fromkeys(texts)))
     return oa.Operation(
         method=method,
         path=path,
         endpoint=endpoint,
-        responses=dict(sorted(responses.items())),
+        responses=oa.answers(ok, refused),
         summary=summary,
         params=params,
         path_params=path_params or {},

@@ -64,13 +64,11 @@ def api_route(
     summary: str | None = None,
 ) -> oa.Operation:
     """One route's declaration; `errors` are its own refusals, by status, in words."""
-    refusals: dict[int, list[str]] = {}
+    refused: list[tuple[int, str]] = list((errors or {}).items())
 
     def add(status: int, text: str) -> None:
-        refusals.setdefault(status, []).append(text)
+        refused.append((status, text))
 
-    for status, text in (errors or {}).items():
-        add(status, text)
     protected = path.startswith(PROTECTED_PREFIX)
     security: list[str] | None = None
     if protected:
@@ -92,14 +90,11 @@ def api_route(
         for status, text in IDEMPOTENT_ERRORS.items():
             add(status, text)
     add(431, "the request line and headers exceed 64 KiB (headers_too_large)")
-    responses: dict[int, oa.Answer] = dict(ok)
-    for status, texts in sorted(refusals.items()):
-        responses[status] = oa.error("; ".join(dict.fromkeys(texts)))
     return oa.Operation(
         method=method,
         path=path,
         endpoint=endpoint,
-        responses=dict(sorted(responses.items())),
+        responses=oa.answers(ok, refused),
         summary=summary,
         params=params,
         body=body,

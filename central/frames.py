@@ -25,19 +25,24 @@ _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
 
 
 # Frames as a counter sends them; Central's MAX_FRAMES setting may lower the contract's limit.
-FRAMES = oa.obj(
-    {
-        "frames_b64": oa.array(
-            oa.string(min_length=1, format="byte"),
-            min_items=1,
-            max_items=MAX_FRAMES,
-            description="base64 JPEG or PNG frames of the tray",
-            example=[oa.EXAMPLE_PNG_B64],
-        )
-    },
-    required=["frames_b64"],
-    additional=False,
-)
+def images_body(field: str, most: int, description: str) -> oa.Schema:
+    """A body of one field: 1 to `most` base64 JPEG or PNG images, nothing else."""
+    return oa.obj(
+        {
+            field: oa.array(
+                oa.string(min_length=1, format="byte"),
+                min_items=1,
+                max_items=most,
+                description=description,
+                example=[oa.EXAMPLE_PNG_B64],
+            )
+        },
+        required=[field],
+        additional=False,
+    )
+
+
+FRAMES = images_body("frames_b64", MAX_FRAMES, "base64 JPEG or PNG frames of the tray")
 FRAME_ERRORS = {
     413: "a frame exceeds MAX_FRAME_BYTES (frame_too_large)",
     422: "a frame is not base64, not JPEG or PNG, undecodable or too many pixels; "

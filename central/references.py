@@ -20,7 +20,7 @@ from central import validation as v
 from central.ai_client import AIError, AIHTTPError
 from central.apidoc import api_route
 from central.errors import ApiError, not_found
-from central.frames import FRAME_ERRORS, FRAMES, check_frames
+from central.frames import FRAME_ERRORS, FRAMES, check_frames, images_body
 from central.stores import get_product_row, get_store_row
 from central.tables import stores
 from contract import MAX_PHOTOS, PHOTO_ID_PATTERN
@@ -35,18 +35,8 @@ _NOT_THE_CLIENTS = {401, 403, 405}
 
 T = TypeVar("T")
 
-PHOTOS = oa.obj(
-    {
-        "photos_b64": oa.array(
-            oa.string(min_length=1, format="byte"),
-            min_items=1,
-            max_items=MAX_PHOTOS,
-            description="base64 JPEG or PNG photos of the product alone on a tray",
-            example=[oa.EXAMPLE_PNG_B64],
-        )
-    },
-    required=["photos_b64"],
-    additional=False,
+PHOTOS = images_body(
+    "photos_b64", MAX_PHOTOS, "base64 JPEG or PNG photos of the product alone on a tray"
 )
 _PHOTO = oa.obj({"id": oa.string(), "added_at": oa.string(nullable=True)}, required=["id"])
 SEED = oa.obj(

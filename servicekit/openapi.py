@@ -149,6 +149,18 @@ def refusals(*groups: Mapping[int, str]) -> dict[int, str]:
     return {status: "; ".join(dict.fromkeys(texts)) for status, texts in joined.items()}
 
 
+def answers(ok: Mapping[int, Answer], refused: Iterable[tuple[int, str]]) -> dict[int, Answer]:
+    """An operation's answers by status: its own `ok` ones, then each refusal status as an
+    `Error` whose description joins that status's texts (an `ok` answer keeps its status)."""
+    joined: dict[int, list[str]] = {}
+    for status, text in refused:
+        joined.setdefault(status, []).append(text)
+    out = dict(ok)
+    for status, texts in joined.items():
+        out.setdefault(status, error("; ".join(dict.fromkeys(texts))))
+    return dict(sorted(out.items()))
+
+
 def error(description: str, *, headers: Mapping[str, str] | None = None) -> Answer:
     """An error answer: the shared Error body."""
     return Answer(description, ref("Error"), headers=headers or {})

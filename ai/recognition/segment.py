@@ -42,7 +42,6 @@ class SegmentParams:
     h: float = 1.5  # dynamic a distance-map peak needs to be its own item (segmentation pixels)
     min_area: int = 90  # regions smaller than this (segmentation pixels) are crumbs
     explained: int = 4  # pixels around a region that its outline and shadow may blur into
-    leftover_area: int = 80  # unexplained pixels in one frame that send the tray to staff
     # the chroma threshold as a multiple of the frame's median chroma: JPEG noise in a saturated
     # or dark tray's weak channels has a long tail (its 99th percentile is ~3.3x the median on
     # red, blue and slate trays; 3x left 10-17 % of such a tray above the weak threshold)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+import weakref
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -140,9 +141,9 @@ class Pipeline:
         self.gallery_url = gallery_url
         self.storage = storage
         self.seg_params = seg_params or SegmentParams()
-        self._matrix: tuple[torch.Tensor, list[str], torch.Tensor] | None = None
-        self._typical: dict[str, float] | None = None
-        self._captures: dict[str, Capture] = {}
+        # what is derived from each gallery, kept per gallery so that switching stores never
+        # reads one store's matching state against another's gallery
+        self._derived: dict[int, _Derived] = {}
         self.last_detail: dict = {}
 
     # ---------------------------------------------------------------- load once
@@ -240,10 +241,10 @@ class Pipeline:
         """The counter's empty-tray capture, or None when it has none."""
         if counter_id is None or counter_id not in self.gallery.backgrounds:
             return None
-        if counter_id not in self._captures:
-            state = self.gallery.backgrounds[counter_id]
-            self._captures[counter_id] = Capture.from_state(state)
-        return self._captures[counter_id]
+        captures = self._now.captures
+        if counter_id not in captures:
+            captures[counter_id] = Capture.from_state(self.gallery.backgrounds[counter_id])
+        return captures[counter_id]
 
     @torch.inference_mode()
     def inference(self, batch: Batch) -> Raw:
@@ -515,13 +516,24 @@ class Pipeline:
         return ""
 
     # ---------------------------------------------------------------- matching helpers
+    @property
+    def _now(self) -> _Derived:
+        """What is derived from the gallery in use (made on first use)."""
+        derived = self._derived.get(id(self.gallery))
+        if derived is None or derived.gallery() is not self.gallery:
+            # a gallery no one holds any more (an unknown store's empty one) leaves no state
+            self._derived = {k: d for k, d in self._derived.items() if d.gallery() is not None}
+            derived = self._derived[id(self.gallery)] = _Derived(weakref.ref(self.gallery))
+        return derived
+
     def _gallery_matrix(self) -> tuple[torch.Tensor, list[str], torch.Tensor]:
-        if self._matrix is None:
+        derived = self._now
+        if derived.matrix is None:
             skus = self.gallery.sku_list
             index = {s: i for i, s in enumerate(skus)}
             col = torch.tensor([index[s] for s in self.gallery.skus], dtype=torch.long)
-            self._matrix = (self.gallery.embeddings.to(self.device), skus, col)
-        return self._matrix
+            derived.matrix = (self.gallery.embeddings.to(self.device), skus, col)
+        return derived.matrix
 
     def typical_similarity(self, skus: list[str]) -> torch.Tensor:
         """(K,) per product: how close its own reference crops come to each other (the median,
@@ -531,7 +543,8 @@ class Pipeline:
         an item's best score is read against it, so that a tray and light where every score is
         lower (a saturated or dark tray) do not look like doubt, nor a bright one like certainty.
         """
-        if self._typical is None:
+        derived = self._now
+        if derived.typical is None:
             g, names, col = self._gallery_matrix()
             sims = (g @ g.T).cpu()
             sims.fill_diagonal_(-1.0)
@@ -543,8 +556,8 @@ class Pipeline:
                     continue
                 own = sims[rows][:, rows].max(1).values
                 typical[sku] = float(own.median())
-            self._typical = typical
-        return torch.tensor([self._typical.get(s, 1.0) for s in skus])
+            derived.typical = typical
+        return torch.tensor([derived.typical.get(s, 1.0) for s in skus])
 
     def _scores(self, emb: torch.Tensor, cands: list[str]) -> torch.Tensor:
         """(N, K) best cosine similarity of each item to each candidate's gallery entries."""
@@ -779,7 +792,7 @@ class Pipeline:
             "captured_at": captured_at,
             "size": list(frames[0].size),
         }
-        self._captures.pop(counter_id, None)
+        self._now.captures.pop(counter_id, None)
         self.save_gallery()
         return {
             "counter_id": counter_id,
@@ -874,8 +887,7 @@ class Pipeline:
             storage_for(url, self.storage).write(url, self.gallery.to_bytes())
 
     def _changed(self) -> None:
-        self._matrix = None
-        self._typical = None
+        self._now.forget()
         self.save_gallery()
 
     def use_gallery(self, gallery: Gallery, changed: bool = False) -> None:
@@ -883,11 +895,9 @@ class Pipeline:
 
         changed: the gallery was edited outside the pipeline; its matching caches are rebuilt.
         """
-        if gallery is self.gallery and not changed:
-            return
         self.gallery = gallery
-        self._matrix = None
-        self._captures = {}
+        if changed:
+            self._now.forget()
         if gallery.embedder_id != self.embedder_id and len(gallery):
             self._reembed_gallery()
 
@@ -898,8 +908,22 @@ class Pipeline:
         crops = g.crops.float().to(self.device) / 255.0
         g.embeddings = self.embedder(crops, g.scales.to(self.device)).float().cpu()
         g.embedder_id = self.embedder_id
-        self._matrix = None
-        self._typical = None
+        self._now.forget()
+
+
+@dataclass
+class _Derived:
+    """What matching derives from one gallery: kept until that gallery changes."""
+
+    gallery: weakref.ref[Gallery]
+    matrix: tuple[torch.Tensor, list[str], torch.Tensor] | None = None
+    typical: dict[str, float] | None = None
+    captures: dict[str, Capture] = field(default_factory=dict)
+
+    def forget(self) -> None:
+        self.matrix = None
+        self.typical = None
+        self.captures = {}
 
 
 def _spreads(areas: torch.Tensor, groups: list[list[int]], n_frames: int) -> list[float]:

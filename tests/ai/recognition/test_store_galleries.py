@@ -100,3 +100,25 @@ def test_a_single_store_gallery_file_loads_as_the_default_store(recognizer, tmp_
     assert loaded.store_ids() == ["default"]
     assert loaded.photos("CROISSANT") == recognizer.photos("CROISSANT")
     assert loaded.photos("CROISSANT", "A") == []
+
+
+def _confidences(r: PipelineRecognizer, store: str) -> list[float]:
+    answer = recognize(r, TrayRequest(_croissant_tray(), SKUS, 3, store_id=store))
+    return [item.confidence for item in answer.items]
+
+
+def test_a_stores_confidence_does_not_depend_on_the_store_served_before(tmp_path) -> None:
+    path = str(tmp_path / "galleries.pt")
+    setup = create_recognizer("cpu", path)
+    setup.load()
+    for sku in SKUS:  # store A: several photos a product; store B: one (a different typical score)
+        setup.register(sku, reference_images(sku, 4), "A")
+        setup.register(sku, reference_images(sku, 1, seed=7), "B")
+
+    only_b = create_recognizer("cpu", path)
+    only_b.load()
+    a_then_b = create_recognizer("cpu", path)
+    a_then_b.load()
+    _confidences(a_then_b, "A")
+
+    assert _confidences(a_then_b, "B") == _confidences(only_b, "B")

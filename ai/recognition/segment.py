@@ -22,12 +22,13 @@ belongs to no region: the pipeline's safety net sends such a tray to staff.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
 from .background import DARK, TrayModel, estimate, texture_level
+from .split import SplitParams, split_touching
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class SegmentParams:
     # or dark tray's weak channels has a long tail (its 99th percentile is ~3.3x the median on
     # red, blue and slate trays; 3x left 10-17 % of such a tray above the weak threshold)
     noise_floor: float = 6.0
+    split: SplitParams | None = SplitParams()  # None: no cuts at concave junctions
 
 
 Q = 4  # distance-map quantization: units per pixel (distances are stored as uint8)
@@ -209,6 +211,10 @@ class Regions:
     # per frame: pixels unlike the tray that no region explains, and the box around them
     leftover: torch.Tensor | None = None  # (B,) pixels
     leftover_boxes: torch.Tensor | None = None  # (B, 4)
+    # the regions `split.split_touching` cut, whole (same fields), and per whole region the rows
+    # of its pieces here: recognition decides which of the two explains the tray
+    unions: Regions | None = None
+    members: list[list[int]] = field(default_factory=list)
 
 
 def segment(
@@ -236,9 +242,14 @@ def segment(
     dq = (dist * Q).round().clamp_max(255).to(torch.uint8)
     seeds = markers(dq, p.h)
     lab = watershed(dq, mask, seeds)
-    out = regions(lab, p.min_area)
+    cut = split_touching(lab, p.split) if p.split is not None else lab
+    out = regions(cut, p.min_area)
     # the crop mask keeps a filled hole only where it does not look like tray
-    out.solid = out.labels * (raw.bool() | (score > 0.5)).long()
+    looks_unlike = (raw.bool() | (score > 0.5)).long()
+    out.solid = out.labels * looks_unlike
+    if p.split is not None:
+        out.unions, out.members = _wholes(lab, out, p.min_area)
+        out.unions.solid = out.unions.labels * looks_unlike
     # the safety net: unlike the tray (at a lower threshold), but in no region nor near one
     smooth = F.avg_pool2d(score, 3, 1, 1, count_include_pad=False)
     sensitive = _open((smooth > p.sensitive).to(torch.uint8))
@@ -248,6 +259,22 @@ def segment(
     left = sensitive.bool() & ~near.bool()
     out.leftover, out.leftover_boxes = _leftover(left)
     return out
+
+
+def _wholes(before: torch.Tensor, cut: Regions, min_area: int) -> tuple[Regions, list[list[int]]]:
+    """The regions of `before` (labels before the cuts) that were cut into two or more of
+    `cut`'s regions, and for each the rows of its pieces in `cut`."""
+    flat = cut.labels.reshape(-1)
+    inside = flat > 0
+    n = len(cut.areas)
+    parent = torch.zeros(n, dtype=torch.long, device=flat.device)
+    parent = parent.scatter_reduce(0, flat[inside] - 1, before.reshape(-1)[inside], "amax")
+    ids, counts = torch.unique(parent, return_counts=True)
+    split_ids = ids[counts >= 2]
+    wholes = regions(before * torch.isin(before, split_ids).long(), min_area)
+    # `regions` numbers the kept labels in increasing order, as `split_ids` is sorted
+    members = [torch.nonzero(parent == k).squeeze(1).tolist() for k in split_ids.tolist()]
+    return wholes, members
 
 
 def _leftover(left: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,87 @@
+"""Touching items that meet along a wide junction come apart; one item is never cut in two."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw
+
+from ai.recognition.cuts import keep_pieces
+from ai.recognition.segment import SegmentParams, segment
+from fixtures.bakery import TRAY_RGB
+
+SIZE_RANGE = (0.36, 1.43)
+
+
+def _seg_input(frames: list[Image.Image]) -> torch.Tensor:
+    x = torch.stack([torch.from_numpy(np.array(f.reduce(2))).permute(2, 0, 1) for f in frames])
+    return F.avg_pool2d(x.float() / 255.0, 2)
+
+
+def _bun_against_baguette() -> Image.Image:
+    """A round bun lying against a baguette's side: the junction is wider than the baguette, so
+    the distance map climbs from one into the other without a saddle; the outline has a sharp
+    concave corner on each side of it."""
+    im = Image.new("RGB", (1280, 960), TRAY_RGB)
+    d = ImageDraw.Draw(im)
+    d.ellipse([300, 400, 800, 480], fill=(200, 150, 90))
+    d.ellipse([440, 440, 660, 660], fill=(215, 190, 150))
+    return im
+
+
+def test_a_bun_lying_against_a_baguette_is_cut_where_they_meet():
+    r = segment(_seg_input([_bun_against_baguette()]))
+    assert len(r.areas) == 2
+    baguette, bun = sorted(r.boxes.tolist(), key=lambda b: b[1])
+    # at segmentation scale (1/4): the baguette spans x 75-200, y 100-120; the bun x 110-165,
+    # y 110-165, less what lies under the baguette
+    assert abs(baguette[0] - 75) <= 3 and abs(baguette[2] - 200) <= 3 and baguette[3] <= 124
+    assert abs(bun[0] - 110) <= 3 and abs(bun[2] - 165) <= 3 and abs(bun[3] - 165) <= 3
+    assert bun[1] >= 116
+    # the region before the cut is kept too, for recognition to choose
+    assert r.unions is not None and r.members == [[0, 1]]
+    assert len(r.unions.areas) == 1 and int(r.unions.areas[0]) == int(r.areas.sum())
+
+
+def test_without_the_cut_the_distance_map_alone_leaves_them_merged():
+    r = segment(_seg_input([_bun_against_baguette()]), replace(SegmentParams(), split=None))
+    assert len(r.areas) == 1
+
+
+def test_convex_items_with_rough_outlines_are_never_cut():
+    im = Image.new("RGB", (1280, 960), TRAY_RGB)
+    d = ImageDraw.Draw(im)
+    rng = np.random.default_rng(4)
+    for cx, cy, rx, ry in [(300, 300, 130, 90), (800, 400, 70, 70), (500, 700, 200, 60)]:
+        t = np.linspace(0, 2 * np.pi, 90, endpoint=False)
+        jitter = 1 + 0.04 * rng.standard_normal(len(t))
+        pts = [
+            (cx + rx * j * np.cos(a), cy + ry * j * np.sin(a))
+            for a, j in zip(t, jitter, strict=True)
+        ]
+        d.polygon(pts, fill=(200, 150, 90))
+    r = segment(_seg_input([im]))
+    assert len(r.areas) == 3
+    assert not r.members
+
+
+def test_pieces_are_kept_only_when_each_is_one_item_of_some_product():
+    over_pieces = torch.tensor([0.02, 0.01])
+    # two items merged: the whole is twice any product's size, the pieces fit
+    assert [True] == keep_pieces(
+        (over_pieces, [1.0, 0.9]), (torch.tensor([0.0]), [2.1]), [[0, 1]], SIZE_RANGE
+    )
+    # a pretzel's waist: the whole matches its product at its size and better than its halves
+    assert [False] == keep_pieces(
+        (torch.tensor([-0.08, -0.06]), [0.5, 0.5]),
+        (torch.tensor([0.01]), [1.0]),
+        [[0, 1]],
+        SIZE_RANGE,
+    )
+    # a piece too small to be any product's item: stay whole (the safety net sees the rest)
+    assert [False] == keep_pieces(
+        (over_pieces, [1.0, 0.2]), (torch.tensor([-0.1]), [2.1]), [[0, 1]], SIZE_RANGE
+    )

@@ -24,6 +24,7 @@ from PIL import Image
 
 from ai.recognizer import PhotoOutcome, TooManyPhotos
 
+from . import cuts
 from .background import Capture, estimate, from_capture, measure_capture, texture_level
 from .embed import CROP_SIZE, builtin_embedder, crop_items, white_balance
 from .gallery import MAX_REFERENCE_PHOTOS, Gallery, Storage, now_iso, storage_for
@@ -107,6 +108,10 @@ class Raw:
     leftover: torch.Tensor | None = None  # (B,) unexplained foreground pixels per frame
     leftover_boxes: torch.Tensor | None = None  # (B, 4) segmentation pixels
     tray_source: str = "estimate"
+    # regions the segmentation cut at concave junctions, whole, and the rows of their pieces
+    # (see segment.Regions): postprocess keeps one or the other (settle_cuts)
+    wholes: Raw | None = None
+    members: list[list[int]] = field(default_factory=list)
 
 
 def _ms(t0: float) -> float:
@@ -264,6 +269,16 @@ class Pipeline:
         solid = reg.solid if reg.solid is not None else reg.labels
         crops, scales = crop_items(batch.work, gain, solid, reg.frame, reg.boxes, seg_size)
         emb = self.embedder(crops, scales) if len(crops) else crops.new_zeros(0, 1)
+        wholes = None
+        if reg.unions is not None and reg.members:
+            u = reg.unions
+            u_solid = u.solid if u.solid is not None else u.labels
+            u_crops, u_scales = crop_items(batch.work, gain, u_solid, u.frame, u.boxes, seg_size)
+            u_areas = u.areas.to(batch.seg.dtype) / float(seg_size[0] * seg_size[1])
+            u_emb = self.embedder(u_crops, u_scales)
+            wholes = Raw(
+                u.frame.cpu(), u.boxes.cpu(), u_areas.cpu(), u_emb, u_crops, u_scales, seg_size, {}
+            )
         t["embed"] = _ms(t0)
         areas = reg.areas.to(batch.seg.dtype) / float(seg_size[0] * seg_size[1])
         return Raw(
@@ -278,6 +293,8 @@ class Pipeline:
             reg.leftover.cpu() if reg.leftover is not None else None,
             reg.leftover_boxes.cpu() if reg.leftover_boxes is not None else None,
             tray.source,
+            wholes,
+            reg.members if wholes is not None else [],
         )
 
     @torch.inference_mode()
@@ -316,6 +333,7 @@ class Pipeline:
         n_frames = len(batch.sizes)
         cands = [s for s in dict.fromkeys(candidate_skus) if self.gallery.count(s) > 0]
         unregistered = [s for s in dict.fromkeys(candidate_skus) if s not in set(cands)]
+        raw = self.settle_cuts(raw, cands)
         scores = self._scores(raw.embeddings, cands)  # (N, K) on CPU
         timings = dict(raw.timings)
         timings["match"] = _ms(t0)
@@ -649,9 +667,27 @@ class Pipeline:
         return items
 
     # ---------------------------------------------------------------- gallery updates
-    def _embed_frames(self, frames: list[Image.Image]) -> tuple[Raw, Batch]:
+    def settle_cuts(self, raw: Raw, cands: list[str] | None) -> Raw:
+        """Keep each region the segmentation cut either whole or in pieces, whichever the
+        candidates explain (cuts.py); cands None or empty: whole."""
+        if not cands:
+            return cuts.settle(raw, None, self.calibration.size_ratio)
+        typical = self.typical_similarity(cands)
+
+        def fit(r: Raw) -> tuple[torch.Tensor, list[float]]:
+            s = self._scores(r.embeddings, cands)
+            top1, best = s.max(1)
+            ratio = self._size_ratio(r.areas, [cands[int(j)] for j in best])
+            return top1 - typical[best], ratio
+
+        return cuts.settle(raw, fit, self.calibration.size_ratio)
+
+    def _embed_frames(
+        self, frames: list[Image.Image], cands: list[str] | None = None
+    ) -> tuple[Raw, Batch]:
+        """Segment, embed and settle the cuts against `cands` (None: regions stay whole)."""
         batch = self.preprocess(frames)
-        return self.inference(batch), batch
+        return self.settle_cuts(self.inference(batch), cands), batch
 
     def register(self, sku: str, images: list[Image.Image], replace: bool = False) -> dict:
         """Add reference photos of `sku` (<= MAX_REFERENCE_PHOTOS per product): no retraining.
@@ -809,7 +845,9 @@ class Pipeline:
         a frame whose number of segmented items equals the corrected total is used: its items are
         assigned to the corrected SKUs by best similarity within the corrected counts.
         """
-        raw, batch = self._embed_frames(frames)
+        named = dict.fromkeys(it["sku"] for it in corrected_items)
+        known = [s for s in named if self.gallery.count(s)]
+        raw, batch = self._embed_frames(frames, known)
         n = raw.embeddings.shape[0]
         sh, sw = raw.seg_size
         picks: list[tuple[int, str]] = []

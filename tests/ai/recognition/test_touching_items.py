@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw
 
 from ai.recognition.cuts import keep_pieces
 from ai.recognition.segment import SegmentParams, segment
+from ai.recognition.split import _components, convexity
 from fixtures.bakery import TRAY_RGB
 
 SIZE_RANGE = (0.36, 1.43)
@@ -85,3 +86,24 @@ def test_pieces_are_kept_only_when_each_is_one_item_of_some_product():
     assert [False] == keep_pieces(
         (over_pieces, [1.0, 0.2]), (torch.tensor([-0.1]), [2.1]), [[0, 1]], SIZE_RANGE
     )
+
+
+def test_convexity_reads_a_disc_as_convex_and_an_l_as_its_share_of_the_hull():
+    ys, xs = torch.meshgrid(torch.arange(80), torch.arange(80), indexing="ij")
+    disc = (ys - 40) ** 2 + (xs - 40) ** 2 <= 30**2
+    assert convexity(disc) >= 0.95
+    ell = torch.zeros(80, 80, dtype=torch.bool)
+    ell[10:70, 10:30] = True  # 60 x 20
+    ell[50:70, 10:70] = True  # 20 x 60: the L covers 2000; its hull, the 60 x 60 square less
+    # the 40 x 40 triangle beyond the line between the two inner ends, 2800
+    assert abs(convexity(ell) - 2000 / 2800) <= 0.03
+
+
+def test_a_u_shaped_region_is_one_component_and_two_blobs_are_two():
+    u = torch.zeros(40, 40, dtype=torch.bool)
+    u[5:35, 5:10] = u[5:35, 30:35] = u[30:35, 5:35] = True
+    assert int(_components(u).max()) == 1
+    blobs = torch.zeros(40, 40, dtype=torch.bool)
+    blobs[2:10, 2:10] = blobs[20:38, 25:38] = True
+    labels = _components(blobs)
+    assert int(labels.max()) == 2 and int((labels > 0).sum()) == int(blobs.sum())

@@ -247,7 +247,7 @@ def segment(
     # the crop mask keeps a filled hole only where it does not look like tray
     looks_unlike = (raw.bool() | (score > 0.5)).long()
     out.solid = out.labels * looks_unlike
-    if p.split is not None:
+    if p.split is not None and not torch.equal(cut, lab):  # most trays need no cut
         out.unions, out.members = _wholes(lab, out, p.min_area)
         out.unions.solid = out.unions.labels * looks_unlike
     # the safety net: unlike the tray (at a lower threshold), but in no region nor near one

@@ -97,6 +97,10 @@ def create_app(settings: Settings, recognizer: Recognizer | None = None) -> Star
         )
         app.state.ready = False
         app.state.load_error = None
+        # Every torch call (load, recognize, learn) runs in this one thread. Torch's OpenMP
+        # gives each thread that runs an op its own team of worker threads; with two such
+        # threads on a 2-core machine every tray took about 3x as long (64 -> 205 ms), even
+        # when the two never ran at once.
         app.state.inference_pool = ThreadPoolExecutor(1, thread_name_prefix="inference")
         # Load in the background so /health and /ready answer (503) while a model loads.
         loading = asyncio.create_task(_load(app))

@@ -398,6 +398,7 @@ class Pipeline:
         agree = len(votes) == 1
         min_conf = float(conf.min()) if n else 0.0
         doubt = self._doubts(raw, groups, n_frames, ratio, labels)
+        closer, neighbour = _closer_to_a_neighbour(raw, single, best, labels)
         if n == 0 and not doubt:
             decision, reason = "REVIEW", "no items found on the tray"
         elif any(s is None for s in labels):
@@ -416,6 +417,8 @@ class Pipeline:
             reason = "frames disagree on the counts: " + " vs ".join(
                 ", ".join(f"{s}x{c}" for s, c in kk) or "nothing" for kk in keys
             )
+        elif neighbour:
+            decision, reason = "REVIEW", neighbour
         elif min_conf < cal.auto_confidence:
             decision = "REVIEW"
             reason = (
@@ -438,6 +441,7 @@ class Pipeline:
             "over2": over2.tolist(),
             "rival": rival.tolist(),
             "agreement": agreement.tolist(),
+            "closer": closer,
             "leftover": raw.leftover.tolist() if raw.leftover is not None else [],
             "spreads": _spreads(raw.areas, groups, n_frames),
             "size_ok": size_ok,
@@ -962,6 +966,43 @@ class _Derived:
         self.matrix = None
         self.typical = None
         self.captures = {}
+
+
+def _closer_to_a_neighbour(
+    raw: Raw, single: torch.Tensor, best: torch.Tensor, labels: list[str | None]
+) -> tuple[float, str]:
+    """How much closer some item comes to an item beside it in the same frame that got another
+    label than to its own label's references (the largest excess; < 0: none does), and the
+    reason to name when one does ("" otherwise).
+
+    Items of one product on one tray share the light, the camera and the baking: they look
+    more alike than any reference shot another day. An item that resembles a neighbour labelled
+    otherwise more than its own label's references is one of the two labels' doubtful cases
+    (a poppy bagel among poppy bagels read as a chocolate-chip muffin), whatever its score.
+    """
+    n = len(labels)
+    if n < 2 or single.shape[1] == 0:
+        return -1.0, ""
+    sims = (raw.embeddings @ raw.embeddings.T).cpu()
+    own = single[torch.arange(n), best]  # each region's own score for its fused label
+    other = (raw.frame.view(-1, 1) == raw.frame.view(1, -1)) & (
+        best.view(-1, 1) != best.view(1, -1)
+    )
+    peer = torch.where(other, sims, torch.full_like(sims, -2.0)).max(1)
+    excess = peer.values - own
+    known = torch.tensor([label is not None for label in labels])
+    excess = torch.where(known, excess, torch.full_like(excess, -2.0))
+    i = int(excess.argmax())
+    worst = float(excess[i])
+    if worst <= 0:
+        return worst, ""
+    j = int(peer.indices[i])
+    sh, sw = raw.seg_size
+    return worst, (
+        f"an item labelled {labels[i]} looks more like the {labels[j] or 'unknown item'} beside"
+        f" it than like {labels[i]}'s references (frame {int(raw.frame[i])},"
+        f" {_frame_box_text(raw.boxes, i, sw, sh)})"
+    )
 
 
 def _spreads(areas: torch.Tensor, groups: list[list[int]], n_frames: int) -> list[float]:

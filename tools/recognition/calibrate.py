@@ -190,7 +190,9 @@ def simulate(trays: list[dict], cal: Calibration) -> tuple[int, int]:
         net_ok = all(x <= cal.leftover_area for x in t["leftover"]) and all(
             x <= cal.frame_area_spread for x in t["spreads"]
         )
-        if n == 0 or not t["agree"] or t["doubt"] or not sizes_ok or not net_ok:
+        # an item closer to a neighbour labelled otherwise than to its own references
+        closer = t.get("closer", -1.0) > 0
+        if n == 0 or not t["agree"] or t["doubt"] or closer or not sizes_ok or not net_ok:
             continue
         top1 = torch.tensor(t["top1"])
         top2 = torch.tensor(t["top2"])

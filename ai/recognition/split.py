@@ -172,29 +172,28 @@ def hull_convexity(labels: torch.Tensor, directions: int = 16) -> torch.Tensor:
     The polygon's area is computed from its corners, where neighbouring slabs' edges meet, not
     by counting the pixels inside it (which took a millisecond a region)."""
     n = int(labels.max()) + 1
-    out = torch.ones(n)
+    dev = labels.device
     f, _, y, x = torch.nonzero(labels > 0, as_tuple=True)
     if len(f) == 0:
-        return out
+        return torch.ones(n)
     ids = labels[f, 0, y, x]
-    ang = torch.arange(directions, device=labels.device) * (math.pi / directions)
+    ang = torch.arange(directions, device=dev) * (math.pi / directions)
     proj = torch.stack([y, x], 1).float() @ torch.stack([torch.cos(ang), torch.sin(ang)], 1).T
     index = ids.view(-1, 1).expand(-1, directions)
-    hi = torch.full((n, directions), -1e9).scatter_reduce(0, index, proj, "amax")
-    lo = torch.full((n, directions), 1e9).scatter_reduce(0, index, proj, "amin")
+    hi = torch.full((n, directions), -1e9, device=dev).scatter_reduce(0, index, proj, "amax")
+    lo = torch.full((n, directions), 1e9, device=dev).scatter_reduce(0, index, proj, "amin")
     # support lines all round: h_k = max of p.u_k, at angles 0..2pi (pixels reach 0.5 beyond)
     h = torch.cat([hi + 0.5, -(lo - 0.5)], 1)
-    a = torch.cat([ang, ang + math.pi]).cpu()
+    a = torch.cat([ang, ang + math.pi])
     b = torch.roll(a, -1)
     hb = torch.roll(h, -1, dims=1)
-    s = torch.sin(torch.tensor(math.pi / directions))
+    s = math.sin(math.pi / directions)
     vy = (h * torch.sin(b) - hb * torch.sin(a)) / s
     vx = (hb * torch.cos(a) - h * torch.cos(b)) / s
     hull = 0.5 * (vy * torch.roll(vx, -1, 1) - torch.roll(vy, -1, 1) * vx).sum(1).abs()
     area = torch.bincount(ids, minlength=n).float()
-    present = area > 0
-    out[present] = (area[present] / hull[present].clamp_min(1.0)).clamp(max=1.0)
-    return out
+    ratio = (area / hull.clamp_min(1.0)).clamp(max=1.0)
+    return torch.where(area > 0, ratio, torch.ones_like(ratio)).cpu()
 
 
 def split_touching(labels: torch.Tensor, p: SplitParams | None = None) -> torch.Tensor:

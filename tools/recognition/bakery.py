@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from ai.recognition.pipeline import Pipeline, box_iou
+from ai.recognition.items import box_iou
+from ai.recognition.pipeline import Pipeline
 from fixtures.bakery import (
     LOOKALIKE_PAIRS,
     SEEDS,

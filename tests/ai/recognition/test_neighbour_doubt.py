@@ -6,7 +6,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ai.recognition.pipeline import Raw, _closer_to_a_neighbour
+from ai.recognition.items import closer_to_a_neighbour
+from ai.recognition.pipeline import Raw
 
 
 def _raw(embeddings: torch.Tensor, frames: list[int]) -> Raw:
@@ -37,7 +38,7 @@ def test_a_bagel_read_as_a_muffin_beside_its_twins_is_doubted() -> None:
     best = torch.tensor([0, 0, 1])
     labels = [SKUS[int(j)] for j in best]
 
-    excess, reason = _closer_to_a_neighbour(raw, single, best, labels)
+    excess, reason = closer_to_a_neighbour(raw, single, best, labels)
 
     assert excess > 0
     assert "MUFFIN-CHOCOCHIP looks more like the POPPY-BAGEL beside it" in reason
@@ -49,7 +50,7 @@ def test_different_products_side_by_side_raise_no_doubt() -> None:
     single = torch.tensor([[0.95, 0.30], [0.95, 0.30], [0.30, 0.93]])
     best = torch.tensor([0, 0, 1])
 
-    excess, reason = _closer_to_a_neighbour(raw, single, best, [SKUS[int(j)] for j in best])
+    excess, reason = closer_to_a_neighbour(raw, single, best, [SKUS[int(j)] for j in best])
 
     assert excess < 0 and reason == ""
 
@@ -60,6 +61,6 @@ def test_only_items_in_the_same_frame_are_compared() -> None:
     single = torch.tensor([[0.95, 0.70], [0.80, 0.89]])
     best = torch.tensor([0, 1])
 
-    _, reason = _closer_to_a_neighbour(raw, single, best, [SKUS[int(j)] for j in best])
+    _, reason = closer_to_a_neighbour(raw, single, best, [SKUS[int(j)] for j in best])
 
     assert reason == ""

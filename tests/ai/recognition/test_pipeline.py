@@ -12,7 +12,8 @@ from ai.frames import FrameLimits, decode_frames
 from ai.recognition import Pipeline
 from ai.recognition.embed import DEFAULT_METRIC, builtin_embedder
 from ai.recognition.gallery import Gallery
-from ai.recognition.pipeline import DEFAULT_CALIBRATION, WORK_WIDTH, box_iou
+from ai.recognition.items import box_iou
+from ai.recognition.pipeline import DEFAULT_CALIBRATION, WORK_WIDTH
 from ai.recognizer import TooManyPhotos
 from fixtures.bakery import SEEDS, make_tray
 from tools.recognition.bakery import SMALL_PRODUCTS as SMALL

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ai.recognition.pipeline import box_iou
+from ai.recognition.items import box_iou
 from ai.recognition.segment import segment
 from fixtures.bakery import make_tray
 

@@ -8,6 +8,7 @@ p.learn_from_review([frame0, frame1], [{"sku": "BAGEL-PLAIN", "count": 2}, ...])
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -24,7 +25,14 @@ from PIL import Image
 from ai.recognizer import PhotoOutcome, TooManyPhotos
 
 from . import cuts
-from .background import Capture, estimate, from_capture, measure_capture, texture_level
+from .background import (
+    Capture,
+    TrayModel,
+    estimate,
+    from_capture,
+    measure_capture,
+    texture_level,
+)
 from .embed import CROP_SIZE, builtin_embedder, crop_items, white_balance
 from .gallery import MAX_REFERENCE_PHOTOS, Gallery, Storage, now_iso, storage_for
 from .items import box_iou, closer_to_a_neighbour, correspond, frame_box_text, spreads
@@ -256,46 +264,54 @@ class Pipeline:
         """Segment the items, crop them and embed them."""
         t = {}
         t0 = time.perf_counter()
-        texture = texture_level(batch.seg)
-        if batch.capture is not None:
-            tray = from_capture(batch.seg, batch.capture)
-        else:
-            tray = estimate(batch.seg, texture)
+        tray, texture = self._tray(batch)
         reg = segment(batch.seg, self.seg_params, tray, texture)
         gain = white_balance(tray.colour)
         t["segment"] = _ms(t0)
         t0 = time.perf_counter()
-        seg_size = (batch.seg.shape[2], batch.seg.shape[3])
         solid = reg.solid if reg.solid is not None else reg.labels
-        crops, scales = crop_items(batch.work, gain, solid, reg.frame, reg.boxes, seg_size)
-        emb = self.embedder(crops, scales) if len(crops) else crops.new_zeros(0, 1)
+        found = self._embed(batch, gain, solid, reg.frame, reg.boxes, reg.areas)
         wholes = None
         if reg.unions is not None and reg.members:
             u = reg.unions
             u_solid = u.solid if u.solid is not None else u.labels
-            u_crops, u_scales = crop_items(batch.work, gain, u_solid, u.frame, u.boxes, seg_size)
-            u_areas = u.areas.to(batch.seg.dtype) / float(seg_size[0] * seg_size[1])
-            u_emb = self.embedder(u_crops, u_scales)
-            wholes = Raw(
-                u.frame.cpu(), u.boxes.cpu(), u_areas.cpu(), u_emb, u_crops, u_scales, seg_size, {}
-            )
+            wholes = self._embed(batch, gain, u_solid, u.frame, u.boxes, u.areas)
         t["embed"] = _ms(t0)
-        areas = reg.areas.to(batch.seg.dtype) / float(seg_size[0] * seg_size[1])
-        return Raw(
-            reg.frame.cpu(),
-            reg.boxes.cpu(),
-            areas.cpu(),
-            emb,
-            crops,
-            scales,
-            seg_size,
-            t,
-            reg.leftover.cpu() if reg.leftover is not None else None,
-            reg.leftover_boxes.cpu() if reg.leftover_boxes is not None else None,
-            tray.source,
-            wholes,
-            reg.members if wholes is not None else [],
+        return dataclasses.replace(
+            found,
+            timings=t,
+            leftover=reg.leftover.cpu() if reg.leftover is not None else None,
+            leftover_boxes=reg.leftover_boxes.cpu() if reg.leftover_boxes is not None else None,
+            tray_source=tray.source,
+            wholes=wholes,
+            members=reg.members if wholes is not None else [],
         )
+
+    @staticmethod
+    def _tray(batch: Batch) -> tuple[TrayModel, torch.Tensor]:
+        """The tray under the items (from the counter's capture, else estimated from the
+        frames) and the frames' texture level."""
+        texture = texture_level(batch.seg)
+        if batch.capture is not None:
+            return from_capture(batch.seg, batch.capture), texture
+        return estimate(batch.seg, texture), texture
+
+    def _embed(
+        self,
+        batch: Batch,
+        gain: torch.Tensor,
+        labels: torch.Tensor,
+        frame: torch.Tensor,
+        boxes: torch.Tensor,
+        area_px: torch.Tensor,
+    ) -> Raw:
+        """Crop and embed the regions of `labels` (region k + 1 per row k) at working
+        resolution; their areas as shares of the frame."""
+        seg_size = (batch.seg.shape[2], batch.seg.shape[3])
+        crops, scales = crop_items(batch.work, gain, labels, frame, boxes, seg_size)
+        emb = self.embedder(crops, scales) if len(crops) else crops.new_zeros(0, 1)
+        areas = area_px.to(batch.seg.dtype) / float(seg_size[0] * seg_size[1])
+        return Raw(frame.cpu(), boxes.cpu(), areas.cpu(), emb, crops, scales, seg_size, {})
 
     @torch.inference_mode()
     def embed_regions(
@@ -311,18 +327,11 @@ class Pipeline:
         evaluation's oracle mode feeds the true item outlines here, to measure the matching and
         the decision without the segmentation's errors."""
         t0 = time.perf_counter()
-        texture = texture_level(batch.seg)
-        if batch.capture is not None:
-            tray = from_capture(batch.seg, batch.capture)
-        else:
-            tray = estimate(batch.seg, texture)
+        tray, _ = self._tray(batch)
         gain = white_balance(tray.colour)
-        seg_size = (batch.seg.shape[2], batch.seg.shape[3])
-        crops, scales = crop_items(batch.work, gain, labels, frame, boxes, seg_size)
-        emb = self.embedder(crops, scales) if len(crops) else crops.new_zeros(0, 1)
-        areas = area_px.to(batch.seg.dtype) / float(seg_size[0] * seg_size[1])
+        found = self._embed(batch, gain, labels, frame, boxes, area_px)
         t = {"segment": 0.0, "embed": _ms(t0)}
-        return Raw(frame, boxes, areas, emb, crops, scales, seg_size, t, None, None, tray.source)
+        return dataclasses.replace(found, timings=t, tray_source=tray.source)
 
     def postprocess(
         self, raw: Raw, batch: Batch, candidate_skus: list[str], top_k: int = 3
@@ -676,9 +685,9 @@ class Pipeline:
         candidates explain (cuts.py); cands None or empty: whole."""
         if not cands:
             return cuts.settle(raw, None, self.calibration.size_ratio)
-        typical = self.typical_similarity(cands)
 
         def fit(r: Raw) -> tuple[torch.Tensor, list[float]]:
+            typical = self.typical_similarity(cands)
             s = self._scores(r.embeddings, cands)
             top1, best = s.max(1)
             ratio = self._size_ratio(r.areas, [cands[int(j)] for j in best])

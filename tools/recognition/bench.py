@@ -34,6 +34,7 @@ from tools.recognition.bakery import new_pipeline
 
 TRAY_AIM_MS = 60.0  # in-process tray p50 (decode + recognize), 2 CPU cores
 HTTP_AIM_MS = 5.0  # the service's total over the in-process tray, p50 of paired runs
+PHOTOS = 5  # reference photos per product, in-process and over HTTP alike
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -108,9 +109,6 @@ def main(argv: list[str] | None = None) -> None:
         for name, (v, aim) in aims.items()
     }
     print(json.dumps(report, indent=2))
-
-
-PHOTOS = 5  # reference photos per product, in-process and over HTTP alike
 
 
 def _percentiles(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ai.recognition import pipeline
 from ai.recognition.items import closer_to_a_neighbour
 from ai.recognition.pipeline import Raw
+from fixtures.bakery import make_tray
+from tools.recognition.bakery import SMALL_PRODUCTS
 
 
 def _raw(embeddings: torch.Tensor, frames: list[int]) -> Raw:
@@ -64,3 +67,15 @@ def test_only_items_in_the_same_frame_are_compared() -> None:
     _, reason = closer_to_a_neighbour(raw, single, best, [SKUS[int(j)] for j in best])
 
     assert reason == ""
+
+
+def test_the_pipeline_sends_such_a_tray_to_staff_with_that_reason(small_pipeline, monkeypatch):
+    items = ["CREAM-BUN", "CHEESE-BALL", "BAGUETTE"]
+    tray = make_tray(606, 60, [], items=items, n_frames=(1, 1), touch_p=0.0)
+    assert small_pipeline.recognize(tray.frames(), SMALL_PRODUCTS)["decision"] == "AUTO"
+    doubt = "an item labelled CHEESE-BALL looks more like the CREAM-BUN beside it"
+    monkeypatch.setattr(pipeline, "closer_to_a_neighbour", lambda *args: (0.02, doubt))
+
+    answer = small_pipeline.recognize(tray.frames(), SMALL_PRODUCTS)
+
+    assert answer["decision"] == "REVIEW" and answer["reason"] == doubt

@@ -34,6 +34,7 @@ from .split import SplitParams, split_touching
 @dataclass(frozen=True)
 class SegmentParams:
     chroma: float = 0.05  # log-colour difference from the tray, shading (and glare) removed
+    chroma_abs: float = 0.03  # and the same difference in intensity (0-1), shading removed
     brighter: float = 0.14  # log brightness above the tray (not glare)
     darker: float = 1.15  # log brightness below the tray: darker than any shadow
     texture: float = 0.022  # texture level above the tray's own
@@ -90,14 +91,22 @@ def departure(
     # noise floor (the median pixel is tray: items cover well under half a tray)
     b = img.shape[0]
     floor = chroma[:, :, ::4, ::4].reshape(b, -1).median(1).values.view(b, 1, 1, 1)
-    chroma = chroma / torch.clamp(p.noise_floor * floor, min=p.chroma)
+    threshold = torch.clamp(p.noise_floor * floor, min=p.chroma)
+    # on a dark tray the logarithm magnifies JPEG's blocky colour noise (a few levels out of 255
+    # read as 0.05 on slate, in sparse blocks the median does not see): a colour difference must
+    # also be one in plain intensity, once shading is taken out
+    shaded = bg * torch.exp(lum)
+    plain = (img - shaded).square().sum(1, keepdim=True).sqrt() / p.chroma_abs
+    chroma = torch.minimum(chroma / threshold, plain)
     texture = texture if texture is not None else texture_level(img)
     texture = (texture - 1.5 * tray.texture).clamp_min(0) / p.texture
     # an outline is textured on both its sides: the 3x3 minimum keeps the texture of an item's
     # surface but not the rim it spreads onto the tray, which would weld touching items together
     texture = -F.max_pool2d(-texture, 3, 1, 1)
-    # brighter than the tray counts unless it is plain added white light (glare)
-    not_glare = ((chroma_glare > 0.5 * p.chroma) | (texture > 0.5)).to(img.dtype)
+    # brighter than the tray counts unless it is plain added white light (glare), within the
+    # same noise: on a red tray, JPEG noise alone left 0.03 of residual around a glare spot,
+    # above a fixed 0.025, and its bright rim was taken for items
+    not_glare = ((chroma_glare > 0.5 * threshold) | (texture > 0.5)).to(img.dtype)
     brighter = lum.clamp_min(0) * not_glare / p.brighter
     darker = (-lum).clamp_min(0) / p.darker
     return torch.maximum(torch.maximum(chroma, texture), torch.maximum(brighter, darker))

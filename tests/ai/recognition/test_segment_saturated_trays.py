@@ -32,3 +32,25 @@ def test_each_item_on_red_blue_and_slate_trays_is_found_as_one_region():
             if any(found.values()) or min(got["iou"]) < 0.5:
                 flaws.append((family, index, found, got["iou"]))
     assert not flaws
+
+
+def test_a_dark_trays_blocky_jpeg_colour_noise_is_not_taken_for_items():
+    """A slate tray's JPEG noise is a few levels out of 255 in sparse blocks, which the
+    logarithm magnifies on a dark tray: a reference photo of one bagel is one region."""
+    import io
+
+    from fixtures.bakery import SEEDS, make_reference
+
+    jpeg = make_reference(SEEDS["references"], "BAGEL-SESAME", 3, "dark-slate", 3)
+    frame = Image.open(io.BytesIO(jpeg)).convert("RGB")
+    assert len(segment(_seg_input([frame])).areas) == 1
+
+
+def test_the_rim_of_a_glare_spot_on_a_red_tray_is_not_an_item():
+    import io
+
+    from fixtures.bakery import SEEDS, make_reference
+
+    jpeg = make_reference(SEEDS["references"], "CHEESE-BALL", 4, "red-plastic", 3)
+    frame = Image.open(io.BytesIO(jpeg)).convert("RGB")
+    assert len(segment(_seg_input([frame])).areas) == 1

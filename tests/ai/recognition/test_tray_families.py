@@ -55,9 +55,9 @@ def test_shadows_of_a_low_lamp_and_glare_are_not_items():
     # the limit the pipeline applies: the committed calibration's
     limit = json.loads(DEFAULT_CALIBRATION.read_text(encoding="utf-8"))["leftover_area"]
 
-    # (not yet clean: a saturated red tray's corner can show up as an unknown item, and the
-    # JPEG ringing around a clipped glare spot on a grey tray as leftover: never AUTO, a review)
-    for family in ("white", "wood", "dark-slate", "backlit-white"):
+    # (not yet clean: the JPEG ringing around a clipped glare spot on a grey tray can show up
+    # as leftover, and a slate tray's blocky colour noise as small regions: never AUTO, a review)
+    for family in ("white", "wood", "dark-slate", "backlit-white", "red-plastic"):
         for k in range(2):
             frame = Image.open(io.BytesIO(make_background(9, family, 2, k)))
             r = segment(_seg_input([frame.convert("RGB")]))

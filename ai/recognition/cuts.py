@@ -1,16 +1,25 @@
-"""Keep a cut region whole or in pieces: whichever the store's products explain.
+"""Keep each cut the segmentation made between touching regions, or undo it: whichever the
+store's products explain.
 
-The segmentation cuts a region at two facing concave corners (`split.py`), which is where two
-touching items meet, but also where a pretzel or a twist has its waist. Geometry cannot tell
-them apart; the gallery can: a pretzel matches the pretzel's references whole, at its size,
-while its halves match nothing at theirs. So both hypotheses are embedded and matched, and per
-cut region:
+The segmentation separates touching regions where its distance map has a neck (the watershed)
+and at two facing concave corners (`split.py`). That is where two touching items meet, but also
+a pretzel's waist, the strands of a twist, or a knot's loops. Geometry cannot tell them apart;
+the gallery can: a pretzel matches the pretzel's references whole, at its size, while its halves
+match nothing at theirs. So besides the regions themselves (the pieces), `segment` lists groups
+of touching regions that may be one item (each touching pair, and each blob of three or more),
+each group is embedded whole, and both are matched. A group is merged into one item when:
 
-- the pieces are kept when every piece matches some candidate at a size its references allow
-  and either the whole does not (merged items measure about twice one item) or the pieces
-  match better on average (top similarity over what that product typically scores);
-- otherwise the region stays whole. Staying whole is the cautious side: a whole region that
-  holds two items is too large for any one product, and the safety net sends the tray to staff.
+- the whole matches some candidate at a size its references allow, and
+- either some piece does not (half a pretzel is too small for anything, or matches badly), or
+  the whole matches better than its pieces do on average (top similarity over what that
+  product typically scores).
+
+Groups share pieces (a blob and the pairs inside it), so they are taken largest first, then by
+how much better the whole matches, and a group is merged only when none of its pieces is merged
+already. Everything not merged stays in pieces; a piece no product explains at its size still
+sends the tray to staff through the size check, so neither choice can bill a guess.
+
+A reference photo shows one item: there each blob is kept whole (no candidates to ask).
 """
 
 from __future__ import annotations
@@ -28,39 +37,56 @@ if TYPE_CHECKING:
 # row's area over that product's reference area)
 Fit = Callable[["Raw"], tuple[torch.Tensor, list[float]]]
 
+# how much better (top similarity over typical) a whole must match than its pieces on average
+# when both fit: two small touching items can make a region the size of a larger product
+MARGIN = 0.03
 
-def keep_pieces(
+
+def merges(
     fit_pieces: tuple[torch.Tensor, list[float]],
     fit_wholes: tuple[torch.Tensor, list[float]],
     members: Sequence[Sequence[int]],
     size_range: tuple[float, float],
-) -> list[bool]:
-    """Per cut region: True to keep its pieces, False to keep it whole."""
+) -> list[int]:
+    """The groups (indices into `members`) to merge into one item each, sharing no piece."""
     lo, hi = size_range
     over_p, ratio_p = fit_pieces
     over_w, ratio_w = fit_wholes
-    out = []
+    chosen = []
     for w, rows in enumerate(members):
+        if not lo <= ratio_w[w] <= hi:
+            continue
         pieces_fit = all(lo <= ratio_p[i] <= hi for i in rows)
-        whole_fits = lo <= ratio_w[w] <= hi
-        better = float(over_p[list(rows)].mean()) > float(over_w[w])
-        out.append(pieces_fit and (not whole_fits or better))
+        gain = float(over_w[w]) - float(over_p[list(rows)].mean())
+        if not pieces_fit or gain > MARGIN:
+            chosen.append((-len(rows), -gain, w))
+    return _disjoint([w for *_, w in sorted(chosen)], members)
+
+
+def _disjoint(order: list[int], members: Sequence[Sequence[int]]) -> list[int]:
+    taken: set[int] = set()
+    out = []
+    for w in order:
+        if taken.isdisjoint(members[w]):
+            out.append(w)
+            taken.update(members[w])
     return out
 
 
 def settle(raw: Raw, fit: Fit | None, size_range: tuple[float, float]) -> Raw:
-    """`raw` with each cut region either whole or in pieces (fit None: every one whole, as for
-    a reference photo, which shows one item), and no alternatives left."""
+    """`raw` with each group of touching regions either merged or left in pieces (fit None:
+    every blob whole, as for a reference photo), and no alternatives left."""
     wholes = raw.wholes
     if wholes is None or not raw.members:
         return replace(raw, wholes=None, members=[])
     if fit is None:
-        pieces = [False] * len(raw.members)
+        by_size = sorted(range(len(raw.members)), key=lambda w: -len(raw.members[w]))
+        merged = _disjoint(by_size, raw.members)
     else:
-        pieces = keep_pieces(fit(raw), fit(wholes), raw.members, size_range)
-    dropped = {i for rows, keep in zip(raw.members, pieces, strict=True) if not keep for i in rows}
+        merged = merges(fit(raw), fit(wholes), raw.members, size_range)
+    dropped = {i for w in merged for i in raw.members[w]}
     rows = torch.tensor([i for i in range(len(raw.areas)) if i not in dropped], dtype=torch.long)
-    whole_rows = torch.tensor([w for w, keep in enumerate(pieces) if not keep], dtype=torch.long)
+    whole_rows = torch.tensor(sorted(merged), dtype=torch.long)
 
     def pick(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return torch.cat([a[rows.to(a.device)], b[whole_rows.to(b.device)]])

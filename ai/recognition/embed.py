@@ -218,11 +218,13 @@ def crop_items(
     frame: torch.Tensor,
     boxes: torch.Tensor,
     seg_size: tuple[int, int],
+    groups: list[list[int]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Resample every item to CROP_SIZE x CROP_SIZE: white-balanced RGB + its mask.
 
     img: (B, 3, H, W) working-resolution frames; gain: (B, 3, gh, gw) per grid cell;
-    labels: (B, 1, h, w) region labels; frame/boxes: per region, boxes in segmentation pixels.
+    labels: (B, 1, h, w) region labels; frame/boxes: per item, boxes in segmentation pixels.
+    groups: per item, the 0-based regions of `labels` it covers (None: item k is region k + 1).
     Returns crops (N, 4, S, S) and scale (N,) = crop side / frame width.
     """
     n = boxes.shape[0]
@@ -242,6 +244,12 @@ def crop_items(
     theta[:, 1, 2] = 2 * cy / sh - 1
     grid = F.affine_grid(theta, [n, 1, s, s], align_corners=False)
     out = img.new_zeros(n, 4, s, s)
+    if groups is None:
+        ids = torch.arange(1, n + 1, device=labels.device).view(n, 1)
+    else:  # padded with 0, which is the tray: never any item's
+        width = max(len(g) for g in groups)
+        ids = torch.tensor([[k + 1 for k in g] + [0] * (width - len(g)) for g in groups])
+        ids = ids.to(labels.device)
     for f in range(img.shape[0]):
         sel = torch.nonzero(frame == f).squeeze(1)
         k = int(sel.numel())
@@ -262,7 +270,9 @@ def crop_items(
             padding_mode="border",
             align_corners=False,
         )
-        own = (labels[f : f + 1] == (sel + 1).view(k, 1, 1, 1).to(labels.dtype)).to(img.dtype)
+        want = ids[sel.to(ids.device)].to(labels.dtype)
+        own = labels[f : f + 1] == want[:, :, None, None]  # (k, width, h, w)
+        own = (own & (want > 0)[:, :, None, None]).any(1, keepdim=True).to(img.dtype)
         mask = F.grid_sample(own, g, mode="bilinear", padding_mode="zeros", align_corners=False)
         out[sel] = torch.cat([rgb * light, mask], 1)
     return out, side / sw

@@ -36,7 +36,7 @@ from .background import (
 from .embed import CROP_SIZE, builtin_embedder, crop_items, white_balance
 from .gallery import MAX_REFERENCE_PHOTOS, Gallery, Storage, now_iso, storage_for
 from .items import box_iou, closer_to_a_neighbour, correspond, frame_box_text, spreads
-from .segment import SegmentParams, reconstruct, segment
+from .segment import SegmentParams, grouped, reconstruct, segment
 
 MAX_CAPTURE_FRAMES = 4
 MAX_CAPTURE_SPREAD = 0.06  # mean relative difference between an empty tray's frames
@@ -116,8 +116,8 @@ class Raw:
     leftover: torch.Tensor | None = None  # (B,) unexplained foreground pixels per frame
     leftover_boxes: torch.Tensor | None = None  # (B, 4) segmentation pixels
     tray_source: str = "estimate"
-    # regions the segmentation cut at concave junctions, whole, and the rows of their pieces
-    # (see segment.Regions): postprocess keeps one or the other (settle_cuts)
+    # groups of touching regions embedded whole, and the rows of each group's pieces (see
+    # segment.touching): postprocess merges a group or keeps its pieces (settle_cuts)
     wholes: Raw | None = None
     members: list[list[int]] = field(default_factory=list)
 
@@ -272,10 +272,8 @@ class Pipeline:
         solid = reg.solid if reg.solid is not None else reg.labels
         found = self._embed(batch, gain, solid, reg.frame, reg.boxes, reg.areas)
         wholes = None
-        if reg.unions is not None and reg.members:
-            u = reg.unions
-            u_solid = u.solid if u.solid is not None else u.labels
-            wholes = self._embed(batch, gain, u_solid, u.frame, u.boxes, u.areas)
+        if reg.members:
+            wholes = self._embed(batch, gain, solid, *grouped(reg), groups=reg.members)
         t["embed"] = _ms(t0)
         return dataclasses.replace(
             found,
@@ -304,11 +302,13 @@ class Pipeline:
         frame: torch.Tensor,
         boxes: torch.Tensor,
         area_px: torch.Tensor,
+        groups: list[list[int]] | None = None,
     ) -> Raw:
-        """Crop and embed the regions of `labels` (region k + 1 per row k) at working
-        resolution; their areas as shares of the frame."""
+        """Crop and embed the regions of `labels` (region k + 1 per row k, or per row the
+        regions `groups` lists, together) at working resolution; their areas as shares of the
+        frame."""
         seg_size = (batch.seg.shape[2], batch.seg.shape[3])
-        crops, scales = crop_items(batch.work, gain, labels, frame, boxes, seg_size)
+        crops, scales = crop_items(batch.work, gain, labels, frame, boxes, seg_size, groups)
         emb = self.embedder(crops, scales) if len(crops) else crops.new_zeros(0, 1)
         areas = area_px.to(batch.seg.dtype) / float(seg_size[0] * seg_size[1])
         return Raw(frame.cpu(), boxes.cpu(), areas.cpu(), emb, crops, scales, seg_size, {})
@@ -681,8 +681,8 @@ class Pipeline:
 
     # ---------------------------------------------------------------- gallery updates
     def settle_cuts(self, raw: Raw, cands: list[str] | None) -> Raw:
-        """Keep each region the segmentation cut either whole or in pieces, whichever the
-        candidates explain (cuts.py); cands None or empty: whole."""
+        """Merge touching regions into one item, or keep them apart, whichever the candidates
+        explain (cuts.py); cands None or empty: each blob of touching regions whole."""
         if not cands:
             return cuts.settle(raw, None, self.calibration.size_ratio)
 
@@ -698,7 +698,7 @@ class Pipeline:
     def _embed_frames(
         self, frames: list[Image.Image], cands: list[str] | None = None
     ) -> tuple[Raw, Batch]:
-        """Segment, embed and settle the cuts against `cands` (None: regions stay whole)."""
+        """Segment, embed and settle the cuts against `cands` (None: touching regions whole)."""
         batch = self.preprocess(frames)
         return self.settle_cuts(self.inference(batch), cands), batch
 

@@ -14,7 +14,10 @@ runs on CPU and CUDA:
    its hole);
 4. distance transform of the filled mask, its h-maxima as markers (one per item: two touching
    items meet at a neck, a deep saddle of the distance map), and a level-by-level watershed that
-   cuts touching items at their neck.
+   cuts touching items at their neck; `split.py` then cuts regions at two facing concave
+   corners;
+5. groups of touching regions are listed (`touching`): recognition embeds each whole too and
+   keeps a cut only where the products explain the pieces better (`cuts.py`).
 
 `Regions.leftover` measures, per frame, what looks unlike the tray (at a lower threshold) yet
 belongs to no region: the pipeline's safety net sends such a tray to staff.
@@ -220,9 +223,8 @@ class Regions:
     # per frame: pixels unlike the tray that no region explains, and the box around them
     leftover: torch.Tensor | None = None  # (B,) pixels
     leftover_boxes: torch.Tensor | None = None  # (B, 4)
-    # the regions `split.split_touching` cut, whole (same fields), and per whole region the rows
-    # of its pieces here: recognition decides which of the two explains the tray
-    unions: Regions | None = None
+    # groups of touching regions (their rows) that may be one item (`touching`): recognition
+    # decides whether each stays in pieces
     members: list[list[int]] = field(default_factory=list)
 
 
@@ -256,9 +258,7 @@ def segment(
     # the crop mask keeps a filled hole only where it does not look like tray
     looks_unlike = (raw.bool() | (score > 0.5)).long()
     out.solid = out.labels * looks_unlike
-    if p.split is not None and not torch.equal(cut, lab):  # most trays need no cut
-        out.unions, out.members = _wholes(lab, out, p.min_area)
-        out.unions.solid = out.unions.labels * looks_unlike
+    out.members = touching(out.labels)
     # the safety net: unlike the tray (at a lower threshold), but in no region nor near one
     smooth = F.avg_pool2d(score, 3, 1, 1, count_include_pad=False)
     sensitive = _open((smooth > p.sensitive).to(torch.uint8))
@@ -270,20 +270,54 @@ def segment(
     return out
 
 
-def _wholes(before: torch.Tensor, cut: Regions, min_area: int) -> tuple[Regions, list[list[int]]]:
-    """The regions of `before` (labels before the cuts) that were cut into two or more of
-    `cut`'s regions, and for each the rows of its pieces in `cut`."""
-    flat = cut.labels.reshape(-1)
-    inside = flat > 0
-    n = len(cut.areas)
-    parent = torch.zeros(n, dtype=torch.long, device=flat.device)
-    parent = parent.scatter_reduce(0, flat[inside] - 1, before.reshape(-1)[inside], "amax")
-    ids, counts = torch.unique(parent, return_counts=True)
-    split_ids = ids[counts >= 2]
-    wholes = regions(before * torch.isin(before, split_ids).long(), min_area)
-    # `regions` numbers the kept labels in increasing order, as `split_ids` is sorted
-    members = [torch.nonzero(parent == k).squeeze(1).tolist() for k in split_ids.tolist()]
-    return wholes, members
+def touching(labels: torch.Tensor) -> list[list[int]]:
+    """Groups of touching regions (rows, 0-based, of `labels`' regions 1..N) that may be one
+    item: each touching pair, and each blob of three or more touching regions, whole.
+
+    The watershed cuts a blob of foreground at every neck of its distance map and `split.py` at
+    concave corners: where two items touch, but also at a pretzel's waist or between a twist's
+    strands. Recognition decides which cuts stand (`cuts.py`)."""
+    pairs = []
+    for a, b in (
+        (labels[..., :, :-1], labels[..., :, 1:]),
+        (labels[..., :-1, :], labels[..., 1:, :]),
+    ):
+        meet = (a != b) & (a > 0) & (b > 0)
+        if bool(meet.any()):
+            ab = torch.stack([a[meet], b[meet]], 1)
+            pairs.append(torch.stack([ab.amin(1), ab.amax(1)], 1))
+    if not pairs:
+        return []
+    edges = [(a - 1, b - 1) for a, b in torch.unique(torch.cat(pairs), dim=0).tolist()]
+    root = list(range(int(labels.max())))
+
+    def find(k: int) -> int:
+        while root[k] != k:
+            root[k] = root[root[k]]
+            k = root[k]
+        return k
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        root[max(ra, rb)] = min(ra, rb)
+    blobs: dict[int, list[int]] = {}
+    for k in sorted({k for e in edges for k in e}):
+        blobs.setdefault(find(k), []).append(k)
+    return [list(e) for e in edges] + [rows for rows in blobs.values() if len(rows) >= 3]
+
+
+def grouped(reg: Regions) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The frame, box and area of each of `reg.members`' groups, taken as one region."""
+    dev = reg.boxes.device
+    frame = torch.stack([reg.frame[g[0]] for g in reg.members])
+    boxes = torch.stack(
+        [
+            torch.cat([reg.boxes[g, :2].amin(0), reg.boxes[g, 2:].amax(0)])
+            for g in (torch.tensor(g, device=dev) for g in reg.members)
+        ]
+    )
+    areas = torch.stack([reg.areas[g].sum() for g in reg.members])
+    return frame, boxes, areas
 
 
 def _leftover(left: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

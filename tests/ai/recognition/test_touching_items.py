@@ -9,12 +9,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
-from ai.recognition.cuts import keep_pieces
+from ai.recognition.cuts import merges
 from ai.recognition.segment import SegmentParams, segment
 from ai.recognition.split import _components, convexity
 from fixtures.bakery import TRAY_RGB
 
-SIZE_RANGE = (0.36, 1.43)
+SIZE = (0.36, 1.43)
 
 
 def _seg_input(frames: list[Image.Image]) -> torch.Tensor:
@@ -42,9 +42,8 @@ def test_a_bun_lying_against_a_baguette_is_cut_where_they_meet():
     assert abs(baguette[0] - 75) <= 3 and abs(baguette[2] - 200) <= 3 and baguette[3] <= 124
     assert abs(bun[0] - 110) <= 3 and abs(bun[2] - 165) <= 3 and abs(bun[3] - 165) <= 3
     assert bun[1] >= 116
-    # the region before the cut is kept too, for recognition to choose
-    assert r.unions is not None and r.members == [[0, 1]]
-    assert len(r.unions.areas) == 1 and int(r.unions.areas[0]) == int(r.areas.sum())
+    # the two pieces are offered whole too, for recognition to choose
+    assert r.members == [[0, 1]]
 
 
 def test_without_the_cut_the_distance_map_alone_leaves_them_merged():
@@ -69,23 +68,32 @@ def test_convex_items_with_rough_outlines_are_never_cut():
     assert not r.members
 
 
-def test_pieces_are_kept_only_when_each_is_one_item_of_some_product():
+def test_touching_regions_are_merged_only_when_one_product_explains_them_whole():
     over_pieces = torch.tensor([0.02, 0.01])
     # two items merged: the whole is twice any product's size, the pieces fit
-    assert [True] == keep_pieces(
-        (over_pieces, [1.0, 0.9]), (torch.tensor([0.0]), [2.1]), [[0, 1]], SIZE_RANGE
-    )
+    assert [] == merges((over_pieces, [1.0, 0.9]), (torch.tensor([0.0]), [2.1]), [[0, 1]], SIZE)
     # a pretzel's waist: the whole matches its product at its size and better than its halves
-    assert [False] == keep_pieces(
-        (torch.tensor([-0.08, -0.06]), [0.5, 0.5]),
-        (torch.tensor([0.01]), [1.0]),
-        [[0, 1]],
-        SIZE_RANGE,
+    halves = (torch.tensor([-0.08, -0.06]), [0.5, 0.5])
+    assert [0] == merges(halves, (torch.tensor([0.01]), [1.0]), [[0, 1]], SIZE)
+    # half of it too small for any product: merged even though the whole matches less well
+    assert [0] == merges(
+        (torch.tensor([0.05, 0.04]), [1.0, 0.2]), (torch.tensor([0.0]), [1.1]), [[0, 1]], SIZE
     )
-    # a piece too small to be any product's item: stay whole (the safety net sees the rest)
-    assert [False] == keep_pieces(
-        (over_pieces, [1.0, 0.2]), (torch.tensor([-0.1]), [2.1]), [[0, 1]], SIZE_RANGE
-    )
+    # neither the whole nor one piece fits: left in pieces, for the size check to send to staff
+    assert [] == merges((over_pieces, [1.0, 0.2]), (torch.tensor([-0.1]), [2.1]), [[0, 1]], SIZE)
+
+
+def test_a_blob_that_is_one_item_wins_over_the_pairs_inside_it():
+    pieces = (torch.tensor([-0.1, -0.1, -0.1]), [0.3, 0.3, 0.3])  # a twist cut in three
+    wholes = (torch.tensor([0.0, -0.02, 0.02]), [0.65, 0.66, 1.0])  # pair, pair, blob
+    assert [2] == merges(pieces, wholes, [[0, 1], [1, 2], [0, 1, 2]], SIZE)
+
+
+def test_of_two_pairs_sharing_a_piece_the_better_match_is_merged_and_the_rest_stays_apart():
+    # a pretzel cut at its waist (rows 0, 1) with a bun (row 2) touching one half
+    pieces = (torch.tensor([-0.1, -0.1, 0.03]), [0.5, 0.5, 1.0])
+    wholes = (torch.tensor([0.02, -0.05, -0.2]), [1.0, 1.4, 1.9])  # (0,1), (1,2), blob
+    assert [0] == merges(pieces, wholes, [[0, 1], [1, 2], [0, 1, 2]], SIZE)
 
 
 def test_convexity_reads_a_disc_as_convex_and_an_l_as_its_share_of_the_hull():

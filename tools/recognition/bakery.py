@@ -267,6 +267,27 @@ def _result(tray: Tray, ans: dict, gone: str | None) -> TrayResult:
     )
 
 
+# what sent a tray to staff, by the words of Pipeline.postprocess's reason
+REASON_KINDS = (
+    ("no item explains", "leftover foreground"),
+    ("a fragment", "region too small"),
+    ("touching items not separated", "region too large"),
+    ("not seen in every frame", "item missing in a frame"),
+    ("size differs between the frames", "size differs across frames"),
+    ("frames disagree", "frames disagree on counts"),
+    ("looks more like", "neighbour looks closer"),
+    ("below the AUTO threshold", "low confidence"),
+    ("matched none", "unknown item"),
+    ("without reference photos", "unregistered candidate"),
+    ("no items found", "nothing found"),
+)
+
+
+def reason_kind(reason: str) -> str:
+    """The kind of a decision's reason, for tallies."""
+    return next((kind for words, kind in REASON_KINDS if words in reason), "other")
+
+
 def metrics(results: list[TrayResult]) -> dict:
     """RPC metrics (cAcc, ACD, mCIoU) and the payment metrics (automation, wrong-AUTO,
     missing-product AUTO: trays decided AUTO although an item on them is not in the answer)."""
@@ -300,6 +321,9 @@ def metrics(results: list[TrayResult]) -> dict:
         "missing_auto": sum(r.missing for r in auto),
         "wrong_auto_trays": [r.tray_id for r in wrong_auto],
         "decisions": dict(Counter(r.decision for r in results)),
+        "not_auto_because": dict(
+            Counter(reason_kind(r.reason) for r in results if r.decision != "AUTO").most_common()
+        ),
         "lookalike_confusions": look,
         "other_confusions": {
             f"{a} -> {b}": v

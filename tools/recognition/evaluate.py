@@ -179,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         for mode in MODES:
             summary[mode] = figures([results[f][mode] for f in families])
     print(table(rows))
+    for mode, got in summary.items():
+        why = ", ".join(f"{k} {v}" for k, v in got["not_auto_because"].items())
+        print(f"{mode}: not AUTO because: {why or 'every tray was AUTO'}")
     misses = check_aims(summary)
     report["misses"] = misses
     if a.json:

@@ -46,3 +46,30 @@ def test_the_gate_fails_on_a_deliberately_broken_configuration(tmp_path, capsys)
 def test_the_gate_refuses_an_unknown_family(capsys):
     assert evaluate.main(["--families", "marble", "--trays", "1"]) == 2
     assert "unknown tray families" in capsys.readouterr().out
+
+
+def test_the_report_says_why_trays_went_to_staff():
+    from tools.recognition.bakery import TrayResult, metrics
+
+    def tray(decision: str, reason: str) -> TrayResult:
+        return TrayResult("t", {"A": 1}, {"A": 1}, False, decision, reason)
+
+    got = metrics(
+        [
+            tray("AUTO", "all items matched with confidence above the AUTO threshold"),
+            tray("REVIEW", "lowest item confidence 0.611 is below the AUTO threshold 0.745"),
+            tray("REVIEW", "lowest item confidence 0.702 is below the AUTO threshold 0.745"),
+            tray(
+                "REVIEW",
+                "an item region is 2.10x the size of A's references: touching items not "
+                "separated, or something else with it (frame 0, x 0.1-0.3, y 0.2-0.4 of the frame)",
+            ),
+            tray("UNKNOWN", "1 item crop(s) matched none of the candidates"),
+        ]
+    )
+
+    assert got["not_auto_because"] == {
+        "low confidence": 2,
+        "region too large": 1,
+        "unknown item": 1,
+    }

@@ -12,12 +12,14 @@ item's physical size). S is CROP_SIZE.
 
 The built-in `ColourTextureEmbedder` needs no downloaded weights. Its descriptor is hand-designed:
 colour histogram in an opponent colour space, histograms of fine texture and of the colour of dark
-and bright spots (seeds, chips, berries, glaze), radial colour profile, and shape (size, elongation,
-fill), all rotation-invariant. A small linear metric built here (`artefacts/metric.pt`, fitted by
-`python -m tools.recognition.metric` on the development split) sharpens it: the embedding is the
-centred descriptor next to its projection onto the discriminant directions of the bakery's products
-(which bring out e.g. the cream bun's yellower crust against the scone's). Keeping the centred
-descriptor itself lets products the metric never saw still be told apart. Registering a product is
+and bright spots (seeds, chips, berries, glaze), local patterns (rotation-invariant binary patterns
+at three radii: a slit, a grid, cracks and a smooth crust differ) and edge strength, radial colour
+profile, and shape (size, elongation, fill), all rotation-invariant. A small linear metric built
+here (`artefacts/metric.pt`, fitted by `python -m tools.recognition.metric` on the development
+split) sharpens it: the embedding is the centred descriptor next to its projection onto the
+discriminant directions of the bakery's products (which bring out e.g. the cream bun's yellower
+crust against the scone's). Keeping the centred descriptor itself lets products the metric never
+saw still be told apart. Registering a product is
 then just embedding its reference photos.
 """
 
@@ -33,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 CROP_SIZE = 80
-DESCRIPTOR_ID = "colour-texture-v1"
+DESCRIPTOR_ID = "colour-texture-v2"
 DEFAULT_METRIC = Path(__file__).resolve().parent / "artefacts" / "metric.pt"
 
 
@@ -49,6 +51,63 @@ def _bin(x: torch.Tensor, lo: float, hi: float, n: int) -> torch.Tensor:
 
 def _unit(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=1, keepdim=True).clamp_min(1e-6)
+
+
+# a neighbour counts as brighter only above this step (of full scale): below it, JPEG and sensor
+# noise flip the bits of a smooth crust. Chosen on the development split (0.01-0.06 tried).
+PATTERN_STEP = 0.04
+PATTERN_RADII = (1, 2, 3)  # crop pixels: a crop is 80 px across whatever the item's size
+
+
+def _uniform_bins() -> torch.Tensor:
+    """(256,) the rotation-invariant uniform bin of each 8-bit ring pattern (see _pattern_hist)."""
+    out = []
+    for code in range(256):
+        bits = [(code >> k) & 1 for k in range(8)]
+        changes = sum(bits[k] != bits[k - 1] for k in range(8))
+        out.append(sum(bits) if changes <= 2 else 9)
+    return torch.tensor(out, dtype=torch.long)
+
+
+_UNIFORM_BINS = _uniform_bins()
+_RING = ((0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1, 1))  # in ring order
+
+
+def _pattern_hist(lum: torch.Tensor, w: torch.Tensor, tot: torch.Tensor) -> torch.Tensor:
+    """Rotation-invariant uniform local binary patterns (Ojala et al. 2002), 10 bins per radius
+    of PATTERN_RADII.
+
+    Each pixel compares its 8 neighbours on a square ring of radius r with itself; a pattern
+    with at most two brighter/darker changes around the ring (an edge, a line end, a spot) is
+    binned by how many neighbours are brighter (0-8), every other pattern (noise, a grid
+    crossing) in bin 9. Turning the item only turns the ring, so the bin stays. The 8 bits are
+    packed into a byte and binned by a table: 6x faster than counting the changes per pixel
+    in float (24 crops on one busy CPU thread: 22 instead of 133 ms).
+    """
+    n, _, h, wd = lum.shape
+    pad = max(PATTERN_RADII)
+    p = F.pad(lum, (pad, pad, pad, pad), mode="replicate")
+    level = lum + PATTERN_STEP
+    table = _UNIFORM_BINS.to(lum.device)
+    out = []
+    for r in PATTERN_RADII:
+        code = torch.zeros(n, 1, h, wd, dtype=torch.uint8, device=lum.device)
+        for k, (dy, dx) in enumerate(_RING):
+            y, x = pad + r * dy, pad + r * dx
+            code |= (p[:, :, y : y + h, x : x + wd] >= level).to(torch.uint8) << k
+        idx = table[code.reshape(n, -1).long()]
+        out.append(_unit(torch.sqrt(_hist(idx, w, 10) / tot)))
+    return torch.cat(out, 1)
+
+
+def _edge_hist(lum: torch.Tensor, w: torch.Tensor, tot: torch.Tensor) -> torch.Tensor:
+    """Histogram of the luminance gradient's magnitude (8 log-spaced bins, 0.005 to 0.4)."""
+    n = lum.shape[0]
+    gx = F.pad(lum[:, :, :, 2:] - lum[:, :, :, :-2], (1, 1, 0, 0))
+    gy = F.pad(lum[:, :, 2:, :] - lum[:, :, :-2, :], (0, 0, 1, 1))
+    g = torch.sqrt(gx * gx + gy * gy).reshape(n, -1)
+    idx = _bin(torch.log(g + 0.005), math.log(0.005), math.log(0.4), 8)
+    return _unit(torch.sqrt(_hist(idx, w, 8) / tot))
 
 
 class ColourTextureEmbedder(nn.Module):
@@ -72,6 +131,8 @@ class ColourTextureEmbedder(nn.Module):
         self.w_colour = 1.0
         self.w_texture = 0.6
         self.w_spots = 2.0
+        self.w_pattern = 1.0
+        self.w_edges = 1.0
         self.w_radial = 1.5
         self.w_shape = 1.5
         self.has_metric = metric is not None
@@ -116,6 +177,9 @@ class ColourTextureEmbedder(nn.Module):
         dark = _hist(sidx, flat_w * (c < -0.035).float(), 16) / tot
         bright = _hist(sidx, flat_w * (c > 0.035).float(), 16) / tot
         spots = torch.sqrt(torch.cat([dark, bright], 1))
+        # 3b) local patterns and edge strength: the topping's structure, not only its colour
+        pattern = _pattern_hist(lum, flat_w, tot)
+        edges = _edge_hist(lum, flat_w, tot)
         # 4) radial colour profile around the centroid, 3 rings
         mf = m.reshape(n, -1)
         area = mf.sum(1).clamp_min(1.0)
@@ -156,6 +220,8 @@ class ColourTextureEmbedder(nn.Module):
                 self.w_colour * colour,
                 self.w_texture * texture,
                 self.w_spots * spots,
+                self.w_pattern * pattern,
+                self.w_edges * edges,
                 self.w_radial * radial,
                 self.w_shape * shape,
             ],

@@ -37,7 +37,10 @@ from tools.recognition.bakery import (
 
 FIT_COUNTER = 0  # the metric's counter of each fitting family (calibration: 1, evaluation: 3)
 REGULARIZATION = 0.1  # shrinks the within-product scatter toward a scaled identity
-ALPHA = 0.7  # chosen on held-out development trays and on products left out of the fit
+# chosen with the true item outlines of calibration trays (0.7, 0.85 and 0.95 tried): 0.85 gave
+# the most right items above a threshold that lets 2 % of wrong answers through, on the fitting
+# families; the held-out families and products left out of the fit agreed
+ALPHA = 0.85
 
 
 def collect(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, list[str], int]:

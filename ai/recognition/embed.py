@@ -19,8 +19,7 @@ here (`artefacts/metric.pt`, fitted by `python -m tools.recognition.metric` on t
 split) sharpens it: the embedding is the centred descriptor next to its projection onto the
 discriminant directions of the bakery's products (which bring out e.g. the cream bun's yellower
 crust against the scone's). Keeping the centred descriptor itself lets products the metric never
-saw still be told apart. Registering a product is
-then just embedding its reference photos.
+saw still be told apart. Registering a product is then just embedding its reference photos.
 """
 
 from __future__ import annotations
@@ -54,7 +53,8 @@ def _unit(x: torch.Tensor) -> torch.Tensor:
 
 
 # a neighbour counts as brighter only above this step (of full scale): below it, JPEG and sensor
-# noise flip the bits of a smooth crust. Chosen on the development split (0.01-0.06 tried).
+# noise flip the bits of a smooth crust. Chosen with the true item outlines of calibration trays
+# of the fitting families (0.01-0.06 tried).
 PATTERN_STEP = 0.04
 PATTERN_RADII = (1, 2, 3)  # crop pixels: a crop is 80 px across whatever the item's size
 
@@ -127,7 +127,9 @@ class ColourTextureEmbedder(nn.Module):
         )
         self.register_buffer("xs", xs.reshape(1, -1), persistent=False)
         self.register_buffer("ys", ys.reshape(1, -1), persistent=False)
-        # group weights (chosen on the development split, never on calibration or evaluation)
+        # group weights, never chosen on evaluation trays: colour to shape on the development
+        # split; pattern and edges with the true item outlines of calibration trays of the fitting
+        # families (pattern 0.5-2 and edges 0-2 tried)
         self.w_colour = 1.0
         self.w_texture = 0.6
         self.w_spots = 2.0

@@ -143,7 +143,10 @@ def test_racing_checkouts_make_one_bill(
     client: TestClient, session_uuid: str, ai: AiStandIn
 ) -> None:
     ai.answer = answer("AUTO", [("CROISSANT", 1, 0.99)])
-    client.post(f"/api/v1/tray-sessions/{session_uuid}/infer", json={"frames_b64": [tiny_png()]})
+    run = client.post(
+        f"/api/v1/tray-sessions/{session_uuid}/infer", json={"frames_b64": [tiny_png()]}
+    ).json()["run"]
+    assert run["decision"] == "AUTO", (run["reason"], run["ai_status"], run["ai_error"])
     bills_before = count_rows(client, "bills")
     start = threading.Barrier(4)
 

@@ -43,7 +43,7 @@ def _assert_protected(client: TestClient, session_uuid: str, body: dict, ai_stat
 def test_ai_failure_opens_a_review(
     client: TestClient, session_uuid: str, ai: AiStandIn, behaviour: str, ai_status: str
 ) -> None:
-    ai.behaviour, ai.delay_s = behaviour, 3.0  # the test settings time out after 1.5 s
+    ai.behaviour, ai.delay_s = behaviour, 5.0  # the test settings time out after 3 s
     body = _infer(client, session_uuid)
     _assert_protected(client, session_uuid, body, ai_status)
     assert body["run"]["ai_error"]

@@ -10,6 +10,7 @@ import hashlib
 import io
 import os
 import pickle
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -280,12 +281,15 @@ REASON_KINDS = (
     ("matched none", "unknown item"),
     ("without reference photos", "unregistered candidate"),
     ("no items found", "nothing found"),
+    ("above the AUTO threshold", "auto"),
 )
 
 
 def reason_kind(reason: str) -> str:
-    """The kind of a decision's reason, for tallies."""
-    return next((kind for words, kind in REASON_KINDS if words in reason), "other")
+    """The kind of a decision's reason, for tallies (a reason not listed: its words, numbers
+    left out, so that a new reason still adds up)."""
+    kind = next((kind for words, kind in REASON_KINDS if words in reason), None)
+    return kind or re.sub(r"[\d.]+", "#", reason)[:60]
 
 
 def metrics(results: list[TrayResult]) -> dict:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from collections import Counter
 from pathlib import Path
 
@@ -34,32 +33,11 @@ from tools.recognition.bakery import (
     generate_trays,
     new_pipeline,
     one_thread,
+    reason_kind,
     segmentation_right,
     true_item,
 )
 from tools.recognition.evaluate import EVAL_COUNTER
-
-# reason texts -> a short kind, for counting (the order matters: first match wins)
-REASON_KINDS = (
-    ("matched none of the candidates", "unknown item"),
-    ("below the AUTO threshold", "low confidence"),
-    ("frames disagree", "frames disagree"),
-    ("no item explains", "leftover foreground"),
-    ("a fragment", "region too small"),
-    ("touching items not separated", "region too large"),
-    ("not seen in every frame", "region missing from a frame"),
-    ("size differs between the frames", "size differs between frames"),
-    ("without reference photos", "unregistered candidate"),
-    ("no items found", "no items"),
-    ("above the AUTO threshold", "auto"),
-)
-
-
-def reason_kind(reason: str) -> str:
-    for text, kind in REASON_KINDS:
-        if text in reason:
-            return kind
-    return re.sub(r"[\d.]+", "#", reason)[:60]
 
 
 def oracle_regions(

@@ -3,14 +3,12 @@ tray and in a reference photo, while touching items stay apart."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 
 from ai.recognition import Pipeline
 from ai.recognition.segment import segment
 from fixtures.bakery import make_tray
+from tests.ai.images import seg_input
 from tools.recognition.bakery import new_pipeline
 
 FAMILY = "kraft"
@@ -18,8 +16,7 @@ PRODUCTS = ["PRETZEL", "CREAM-BUN", "BAGUETTE", "CROISSANT"]
 
 
 def _regions(frame) -> int:
-    x = torch.from_numpy(np.array(frame.reduce(2))).permute(2, 0, 1)[None].float() / 255.0
-    return len(segment(F.avg_pool2d(x, 2)).areas)
+    return len(segment(seg_input([frame])).areas)
 
 
 @pytest.fixture(scope="module")

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from ai.recognition.items import box_iou
 from ai.recognition.segment import segment
 from fixtures.bakery import TRAY_RGB, make_tray
-
-
-def _seg_input(frames: list[Image.Image]) -> torch.Tensor:
-    x = torch.stack([torch.from_numpy(np.array(f.reduce(2))).permute(2, 0, 1) for f in frames])
-    return F.avg_pool2d(x.float() / 255.0, 2)
+from tests.ai.images import seg_input
 
 
 def test_two_touching_discs_come_apart():
@@ -23,7 +16,7 @@ def test_two_touching_discs_come_apart():
     d.ellipse([300, 300, 500, 500], fill=(200, 140, 70))  # touches the next one at x = 500
     d.ellipse([500, 320, 660, 480], fill=(190, 120, 60))
     d.ellipse([900, 600, 1000, 700], fill=(230, 200, 140))  # a separate small one
-    r = segment(_seg_input([im]))
+    r = segment(seg_input([im]))
     assert len(r.areas) == 3
     boxes = sorted(r.boxes.tolist())
     # at segmentation scale (1/4): the big disc ends near x = 125, the touching one starts there
@@ -48,7 +41,7 @@ def test_generated_touching_items_are_counted_and_boxed():
     for i, pair in enumerate(PAIRS):
         tray = make_tray(606, 10 + i, [], items=pair + pair[:1], n_frames=(1, 1), touch_p=1.0)
         assert tray.touching == 2  # the generator really made them touch
-        r = segment(_seg_input(tray.frames()))
+        r = segment(seg_input(tray.frames()))
         if len(r.areas) != 3:
             continue
         pred = [[v * 4 for v in b] for b in r.boxes.tolist()]
@@ -60,4 +53,4 @@ def test_generated_touching_items_are_counted_and_boxed():
 
 def test_empty_tray_has_no_items():
     im = Image.new("RGB", (1280, 960), TRAY_RGB)
-    assert len(segment(_seg_input([im])).areas) == 0
+    assert len(segment(seg_input([im])).areas) == 0

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+import io
+
 from PIL import Image
 
 from ai.recognition.segment import segment
-from fixtures.bakery import make_tray
+from fixtures.bakery import SEEDS, make_reference, make_tray
+from tests.ai.images import seg_input
 from tools.recognition.segeval import compare, truth_labels
-
-
-def _seg_input(frames: list[Image.Image]) -> torch.Tensor:
-    x = torch.stack([torch.from_numpy(np.array(f.reduce(2))).permute(2, 0, 1) for f in frames])
-    return F.avg_pool2d(x.float() / 255.0, 2)
 
 
 def test_each_item_on_red_blue_and_slate_trays_is_found_as_one_region():
@@ -26,7 +21,7 @@ def test_each_item_on_red_blue_and_slate_trays_is_found_as_one_region():
             tray = make_tray(
                 606, index, [], items=items, n_frames=(1, 1), touch_p=0.0, family=family
             )
-            labels = segment(_seg_input(tray.frames())).labels[:, 0].numpy()
+            labels = segment(seg_input(tray.frames())).labels[:, 0].numpy()
             got = compare(truth_labels(tray, 0, labels.shape[1:]), labels[0])
             found = {k: got[k] for k in ("split", "merged", "missed", "faint")}
             if any(found.values()) or min(got["iou"]) < 0.5:
@@ -37,20 +32,12 @@ def test_each_item_on_red_blue_and_slate_trays_is_found_as_one_region():
 def test_a_dark_trays_blocky_jpeg_colour_noise_is_not_taken_for_items():
     """A slate tray's JPEG noise is a few levels out of 255 in sparse blocks, which the
     logarithm magnifies on a dark tray: a reference photo of one bagel is one region."""
-    import io
-
-    from fixtures.bakery import SEEDS, make_reference
-
     jpeg = make_reference(SEEDS["references"], "BAGEL-SESAME", 3, "dark-slate", 3)
     frame = Image.open(io.BytesIO(jpeg)).convert("RGB")
-    assert len(segment(_seg_input([frame])).areas) == 1
+    assert len(segment(seg_input([frame])).areas) == 1
 
 
 def test_the_rim_of_a_glare_spot_on_a_red_tray_is_not_an_item():
-    import io
-
-    from fixtures.bakery import SEEDS, make_reference
-
     jpeg = make_reference(SEEDS["references"], "CHEESE-BALL", 4, "red-plastic", 3)
     frame = Image.open(io.BytesIO(jpeg)).convert("RGB")
-    assert len(segment(_seg_input([frame])).areas) == 1
+    assert len(segment(seg_input([frame])).areas) == 1

@@ -6,20 +6,15 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from ai.recognition.cuts import merges
 from ai.recognition.segment import SegmentParams, segment
 from ai.recognition.split import _components, convexity
 from fixtures.bakery import TRAY_RGB
+from tests.ai.images import seg_input
 
 SIZE = (0.36, 1.43)
-
-
-def _seg_input(frames: list[Image.Image]) -> torch.Tensor:
-    x = torch.stack([torch.from_numpy(np.array(f.reduce(2))).permute(2, 0, 1) for f in frames])
-    return F.avg_pool2d(x.float() / 255.0, 2)
 
 
 def _bun_against_baguette() -> Image.Image:
@@ -34,7 +29,7 @@ def _bun_against_baguette() -> Image.Image:
 
 
 def test_a_bun_lying_against_a_baguette_is_cut_where_they_meet():
-    r = segment(_seg_input([_bun_against_baguette()]))
+    r = segment(seg_input([_bun_against_baguette()]))
     assert len(r.areas) == 2
     baguette, bun = sorted(r.boxes.tolist(), key=lambda b: b[1])
     # at segmentation scale (1/4): the baguette spans x 75-200, y 100-120; the bun x 110-165,
@@ -47,7 +42,7 @@ def test_a_bun_lying_against_a_baguette_is_cut_where_they_meet():
 
 
 def test_without_the_cut_the_distance_map_alone_leaves_them_merged():
-    r = segment(_seg_input([_bun_against_baguette()]), replace(SegmentParams(), split=None))
+    r = segment(seg_input([_bun_against_baguette()]), replace(SegmentParams(), split=None))
     assert len(r.areas) == 1
 
 
@@ -63,7 +58,7 @@ def test_convex_items_with_rough_outlines_are_never_cut():
             for a, j in zip(t, jitter, strict=True)
         ]
         d.polygon(pts, fill=(200, 150, 90))
-    r = segment(_seg_input([im]))
+    r = segment(seg_input([im]))
     assert len(r.areas) == 3
     assert not r.members
 

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from ai.recognition.items import box_iou
 from ai.recognition.segment import segment
 from fixtures.bakery import make_tray
-
-
-def _seg_input(frames: list[Image.Image]) -> torch.Tensor:
-    x = torch.stack([torch.from_numpy(np.array(f.reduce(2))).permute(2, 0, 1) for f in frames])
-    return F.avg_pool2d(x.float() / 255.0, 2)
+from tests.ai.images import seg_input
 
 
 def _found(tray, index: int = 0) -> tuple[int, list[float]]:
     """(regions found, best box IoU of each true item) in frame 0."""
-    r = segment(_seg_input(tray.frames()[:1]))
+    r = segment(seg_input(tray.frames()[:1]))
     pred = [[v * 4 for v in b] for b in r.boxes.tolist()]
     best = [max((box_iou(t[0], p) for p in pred), default=0.0) for t in tray.boxes]
     return len(pred), best
@@ -60,7 +53,7 @@ def test_shadows_of_a_low_lamp_and_glare_are_not_items():
     for family in ("white", "wood", "dark-slate", "backlit-white", "red-plastic"):
         for k in range(2):
             frame = Image.open(io.BytesIO(make_background(9, family, 2, k)))
-            r = segment(_seg_input([frame.convert("RGB")]))
+            r = segment(seg_input([frame.convert("RGB")]))
             assert len(r.areas) == 0, family
             # nothing the safety net would stop the tray for
             assert r.leftover is not None

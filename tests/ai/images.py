@@ -7,9 +7,6 @@ import io
 import struct
 import zlib
 
-import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image, PngImagePlugin
 
 
@@ -21,13 +18,6 @@ def encode(image: Image.Image, fmt: str, **save: object) -> bytes:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
-
-
-def seg_input(frames: list[Image.Image]) -> torch.Tensor:
-    """1280x960 frames as `segment` takes them: (B, 3, 240, 320) in [0, 1], as the pipeline's
-    segmentation resolution is a quarter of the frame's."""
-    x = torch.stack([torch.from_numpy(np.array(f.reduce(2))).permute(2, 0, 1) for f in frames])
-    return F.avg_pool2d(x.float() / 255.0, 2)
 
 
 def tray(

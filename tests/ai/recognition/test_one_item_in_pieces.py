@@ -8,7 +8,7 @@ import pytest
 from ai.recognition import Pipeline
 from ai.recognition.segment import segment
 from fixtures.bakery import make_tray
-from tests.ai.images import seg_input
+from tests.ai.recognition.frames import seg_input
 from tools.recognition.bakery import new_pipeline
 
 FAMILY = "kraft"

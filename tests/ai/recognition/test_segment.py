@@ -7,7 +7,7 @@ from PIL import Image, ImageDraw
 from ai.recognition.items import box_iou
 from ai.recognition.segment import segment
 from fixtures.bakery import TRAY_RGB, make_tray
-from tests.ai.images import seg_input
+from tests.ai.recognition.frames import seg_input
 
 
 def test_two_touching_discs_come_apart():

@@ -8,7 +8,7 @@ from PIL import Image
 
 from ai.recognition.segment import segment
 from fixtures.bakery import SEEDS, make_reference, make_tray
-from tests.ai.images import seg_input
+from tests.ai.recognition.frames import seg_input
 from tools.recognition.segeval import compare, truth_labels
 
 

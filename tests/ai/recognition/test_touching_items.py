@@ -12,7 +12,7 @@ from ai.recognition.cuts import merges
 from ai.recognition.segment import SegmentParams, segment
 from ai.recognition.split import _components, convexity
 from fixtures.bakery import TRAY_RGB
-from tests.ai.images import seg_input
+from tests.ai.recognition.frames import seg_input
 
 SIZE = (0.36, 1.43)
 

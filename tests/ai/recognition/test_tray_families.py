@@ -7,7 +7,7 @@ from PIL import Image
 from ai.recognition.items import box_iou
 from ai.recognition.segment import segment
 from fixtures.bakery import make_tray
-from tests.ai.images import seg_input
+from tests.ai.recognition.frames import seg_input
 
 
 def _found(tray, index: int = 0) -> tuple[int, list[float]]:

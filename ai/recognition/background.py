@@ -4,7 +4,7 @@ A counter's camera and tray are fixed, so an empty-tray capture (1-4 frames) rec
 the tray's colour under the counter's light and how much its surface varies (grain, fibres,
 speckle). At recognition the capture is re-lit to the frame: a smooth multiplicative correction
 fitted on the pixels that still look like the capture absorbs a changed exposure, colour
-temperature or gradient.
+temperature or gradient. Where the capture clipped at white, it bounds the tray from below only.
 
 Without a capture the tray is estimated from the frame itself: a smooth surface (cubic in
 the log colour, which models light gradients and a backlit glow) fitted robustly on coarse cells
@@ -27,6 +27,7 @@ EPS = 1.0 / 255
 # colours are compared as log(value + DARK): the offset damps dark channels, where JPEG noise is
 # a large share of the value
 DARK = 0.03
+CLIPPED = 0.985  # a channel at or above this is taken as clipped at white (251 of 255)
 
 
 @dataclass
@@ -110,11 +111,13 @@ def _robust_surface(
     start: torch.Tensor,
     grid: tuple[int, int],
     rounds: int = 3,
+    prior: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Fit, then refit on the cells the fit explains; (surface (B, 3, N), tray weight (B, N)).
 
     A cubic cannot follow every light (a backlit tray's glow clipped at white, a lamp's
     fall-off): what the tray cells still differ from it by is added back on a coarse 6x8 grid.
+    prior: (1, N), a factor on each cell's weight in every round (cells that say nothing).
     """
     weight = start[None].expand(log_cells.shape[0], -1)
     surface = _fit_surface(log_cells, weight, design)
@@ -125,6 +128,8 @@ def _robust_surface(
         # a cell is tray when its colour is close to the fit; the scale adapts to each frame
         scale = torch.quantile(res, 0.4, dim=1, keepdim=True).clamp_min(0.01)
         weight = (res < 2.5 * scale).to(log_cells.dtype) + 1e-4
+        if prior is not None:
+            weight = weight * prior
         surface = _fit_surface(log_cells, weight, design)
         if k == rounds - 1:
             # shrunk toward zero where a coarse cell holds few tray cells (items cover it)
@@ -180,12 +185,28 @@ def from_capture(img: torch.Tensor, capture: Capture) -> TrayModel:
     )
     cells = ratio.reshape(b, 3, -1)
     design = _design(gh, gw, img.device, img.dtype)
-    start = torch.ones(gh * gw, device=img.device, dtype=img.dtype)
-    relight, _ = _robust_surface(cells, design, start, (gh, gw))
+    # a channel clipped at white in the capture says only that the tray is at least that bright
+    # there: those cells do not say how the light changed, and the frame may show that part of
+    # the tray brighter still (or, a little less exposed, its grain the capture lost)
+    clipped = colour >= CLIPPED  # (1, 3, H, W)
+    unclipped = 1 - F.adaptive_avg_pool2d(clipped.any(1, keepdim=True).to(img.dtype), (gh, gw))
+    prior = (unclipped.reshape(1, -1) > 0.5).to(img.dtype) + 1e-3
+    start = prior[0]
+    relight, _ = _robust_surface(cells, design, start, (gh, gw), prior=prior)
     relight = F.interpolate(
         relight.reshape(b, 3, gh, gw), size=(h, w), mode="bilinear", align_corners=True
     )
     log_colour = log_captured + relight
+    if bool(clipped.any()):
+        log_colour = torch.where(
+            clipped, torch.maximum(log_colour, torch.log(img + DARK)), log_colour
+        )
+        # where the capture clipped white (every channel), its texture is unknown: take the
+        # tray's usual level
+        white = clipped.all(1, keepdim=True)
+        seen = texture[~white]
+        usual = torch.quantile(seen.float(), 0.9) if seen.numel() else texture.amax()
+        texture = torch.where(white, texture.clamp_min(usual), texture)
     # a slightly moved tray or camera: the texture level is taken as the local maximum
     texture = F.max_pool2d(texture, 3, 1, 1).expand(b, 1, h, w)
     return TrayModel(log_colour.exp() - DARK, texture, "capture", log_colour)

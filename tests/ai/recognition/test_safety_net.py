@@ -137,3 +137,30 @@ def test_jpeg_round_trip_keeps_the_capture_useful(tmp_path, small_pipeline):
     assert out["counter_id"] == "front" and out["frames"] == 1
     q = Pipeline.load("cpu", str(path))
     assert q.capture("front") is not None and q.capture("elsewhere") is None
+
+
+def test_a_capture_whose_tray_clips_at_white_rarely_sees_items_on_an_empty_tray():
+    """A backlit tray's glow clips a colour channel over half of the capture: there the capture
+    says only that the tray is at least that bright. Empty trays at the counter, each lit a
+    little differently, stay empty: at most one of eight shows something to staff (three did
+    while the clipped capture was taken at its word)."""
+    from ai.recognition.background import CLIPPED, from_capture, measure_capture
+    from ai.recognition.segment import segment
+    from fixtures.bakery import make_background
+    from tests.ai.recognition.frames import seg_input
+    from tools.recognition.bakery import jpeg_to_image
+
+    family, counter = "backlit-white", 3
+    shot = seg_input([jpeg_to_image(make_background(1, family, counter, k)) for k in (0, 1)])
+    capture = measure_capture(shot)
+    assert float((capture.colour >= CLIPPED).any(0).float().mean()) > 0.4
+    limit = Pipeline.load("cpu", None).calibration.leftover_area
+    seen = []
+    for i in range(8):
+        empty = make_tray(77, i, [], items=[], n_frames=(1, 1), family=family, counter=counter)
+        x = seg_input(empty.frames())
+        found = segment(x, tray=from_capture(x, capture))
+        assert found.leftover is not None
+        if len(found.areas) or int(found.leftover.sum()) > limit:
+            seen.append(i)
+    assert len(seen) <= 1, f"empty trays {seen} show something"

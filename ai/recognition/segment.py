@@ -12,8 +12,9 @@ runs on CPU and CUDA:
 3. holes enclosed by an item are filled (a ring, a knot, sprinkles, seeds and a light cream centre
    stay one item); the crop mask leaves out the filled pixels that are plainly tray (a ring keeps
    its hole);
-4. distance transform of the filled mask, its h-maxima as markers (one per item: two touching
-   items meet at a neck, a deep saddle of the distance map), and a level-by-level watershed that
+4. distance transform of the filled mask without the bridges that blurred outlines lay between
+   close items (`gaps`), its h-maxima as markers (one per item: two touching items meet at a
+   neck, a deep saddle of the distance map), and a level-by-level watershed that
    cuts touching items at their neck; `split.py` then cuts regions at two facing concave
    corners;
 5. groups of touching regions are listed (`touching`): recognition embeds each whole too and
@@ -52,6 +53,11 @@ class SegmentParams:
     # red, blue and slate trays; 3x left 10-17 % of such a tray above the weak threshold)
     noise_floor: float = 6.0
     split: SplitParams | None = SplitParams()  # None: no cuts at concave junctions
+    # close items: an outline blurs onto the tray, so two items a few pixels apart are bridged by
+    # pixels that still depart from it, yet clearly less than the items on either side
+    gap: float = 0.5  # a bridge departs less than this share of the weaker side (0: no gaps)
+    gap_side: float = 3.0  # and both sides depart at least this much
+    gap_reach: int = 3  # how far (segmentation pixels) each side is looked for
 
 
 Q = 4  # distance-map quantization: units per pixel (distances are stored as uint8)
@@ -248,7 +254,8 @@ def segment(
     weak = _open((score > p.weak).to(torch.uint8)) | strong
     raw = reconstruct(strong, weak, p.grow)
     mask = fill_holes(raw)
-    dist = distance_transform(mask)
+    core = mask & ~gaps(score, mask, p) if p.gap > 0 else mask
+    dist = distance_transform(core)
     dist = F.avg_pool2d(dist, 3, 1, 1, count_include_pad=False) * mask  # flatten outline noise
     dq = (dist * Q).round().clamp_max(255).to(torch.uint8)
     seeds = markers(dq, p.h)
@@ -268,6 +275,34 @@ def segment(
     left = sensitive.bool() & ~near.bool()
     out.leftover, out.leftover_boxes = _leftover(left)
     return out
+
+
+def gaps(score: torch.Tensor, mask: torch.Tensor, p: SegmentParams) -> torch.Tensor:
+    """The bridges between close items (B, 1, H, W) bool: left out of the distance map, so that
+    its watershed cuts there.
+
+    A pixel is a bridge when, along a row, a column or a diagonal, both sides within `gap_reach`
+    depart from the tray at least `gap_side` and it departs less than `gap` times the weaker
+    side. Only bridges joined to the tray count (the tray around the items, or a clear patch of
+    tray they enclose): the body between a muffin's berries, a roll's spiral groove or a dark
+    mark is enclosed by its item and is left alone.
+    """
+    s = score.clamp_max(4 * p.gap_side)  # item interiors differ; what matters is their edge
+    k = p.gap_reach
+    pad = F.pad(s, (k, k, k, k))
+    h, w = s.shape[-2:]
+
+    def shifted(dy: int, dx: int) -> torch.Tensor:
+        return pad[..., k + dy : k + dy + h, k + dx : k + dx + w]
+
+    low = torch.zeros_like(mask)
+    for uy, ux in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        ahead = torch.stack([shifted(uy * i, ux * i) for i in range(1, k + 1)]).amax(0)
+        behind = torch.stack([shifted(-uy * i, -ux * i) for i in range(1, k + 1)]).amax(0)
+        side = torch.minimum(ahead, behind)
+        low |= ((side >= p.gap_side) & (s < p.gap * side)).to(mask.dtype)
+    tray = (1 - mask) | _open((score < 0.5 * p.weak).to(mask.dtype))
+    return reconstruct(tray, tray | low, 40).bool() & mask.bool()
 
 
 def touching(labels: torch.Tensor) -> list[list[int]]:

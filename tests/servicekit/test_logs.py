@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,10 +24,16 @@ from servicekit.uploads import UploadGuardMiddleware, UploadLimits
 
 @pytest.fixture
 def log_text() -> Iterator[io.StringIO]:
-    """Everything logged while the test runs, formatted as the services write it to stdout."""
+    """Everything the test's own thread logs while it runs, formatted as the services write it.
+
+    Only that thread: a library's background thread left by an earlier test (a storage client
+    retrying a stopped stand-in for a minute or two) may log at any time.
+    """
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(CloudLoggingFormatter())
+    own = threading.get_ident()
+    handler.addFilter(lambda record: record.thread == own)
     root = logging.getLogger()
     level = root.level
     root.addHandler(handler)

@@ -97,6 +97,8 @@ class Gallery:
     areas: torch.Tensor = field(default_factory=lambda: torch.zeros(0))  # item area / frame area
     photo_ids: list[str] = field(default_factory=list)  # per entry: its reference photo's id
     added_at: list[str] = field(default_factory=list)  # per entry: ISO 8601 UTC
+    # per entry: the light's colour on its tray (light.tray_light); NaN where not recorded
+    lights: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 3))
     # counter id -> its empty-tray capture (background.Capture.to_state) and when it was taken
     backgrounds: dict[str, dict] = field(default_factory=dict)
 
@@ -122,8 +124,10 @@ class Gallery:
         crops: torch.Tensor,
         scales: torch.Tensor,
         areas: torch.Tensor,
+        lights: torch.Tensor | None = None,
     ) -> list[str]:
-        """Append entries (one per row); returns their new ids."""
+        """Append entries (one per row); returns their new ids. lights: (n, 3), each entry's
+        tray light (None: not recorded)."""
         emb = embeddings.detach().float().cpu()
         if len(self) == 0:
             self.embeddings = emb.new_zeros(0, emb.shape[1])
@@ -133,6 +137,8 @@ class Gallery:
         self.crops = torch.cat([self.crops, q])
         self.scales = torch.cat([self.scales, scales.detach().float().cpu()])
         self.areas = torch.cat([self.areas, areas.detach().float().cpu()])
+        light = torch.full((len(emb), 3), float("nan")) if lights is None else lights
+        self.lights = torch.cat([self.lights, light.detach().float().cpu().reshape(-1, 3)])
         self.skus += [sku] * len(emb)
         self.sources += [source] * len(emb)
         ids = [new_photo_id() for _ in range(len(emb))]
@@ -167,6 +173,7 @@ class Gallery:
         self.crops = self.crops[idx]
         self.scales = self.scales[idx]
         self.areas = self.areas[idx]
+        self.lights = self.lights[idx]
         self.skus = [s for s, k in zip(self.skus, keep, strict=True) if k]
         self.sources = [s for s, k in zip(self.sources, keep, strict=True) if k]
         self.photo_ids = [s for s, k in zip(self.photo_ids, keep, strict=True) if k]
@@ -210,6 +217,7 @@ class Gallery:
         self.crops = torch.cat([self.crops, source.crops[idx]])
         self.scales = torch.cat([self.scales, source.scales[idx]])
         self.areas = torch.cat([self.areas, source.areas[idx]])
+        self.lights = torch.cat([self.lights, source.lights[idx]])
         self.skus += [sku] * len(rows)
         self.sources += ["reference"] * len(rows)
         self.photo_ids += [source.photo_ids[k] for k in rows]
@@ -238,6 +246,7 @@ class Gallery:
             "areas": self.areas,
             "photo_ids": self.photo_ids,
             "added_at": self.added_at,
+            "lights": self.lights,
             "backgrounds": self.backgrounds,
         }
 
@@ -261,6 +270,8 @@ class Gallery:
             # a gallery written before photos had ids: give each entry one now
             list(d.get("photo_ids") or [new_photo_id() for _ in range(n)]),
             list(d.get("added_at") or [now_iso()] * n),
+            # a gallery written before lights were recorded: none known
+            d["lights"] if "lights" in d else torch.full((n, 3), float("nan")),
             dict(d.get("backgrounds") or {}),
         )
 

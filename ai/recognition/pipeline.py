@@ -36,6 +36,7 @@ from .background import (
 from .embed import CROP_SIZE, builtin_embedder, crop_items, white_balance
 from .gallery import MAX_REFERENCE_PHOTOS, Gallery, Storage, now_iso, storage_for
 from .items import box_iou, closer_to_a_neighbour, correspond, frame_box_text, spreads
+from .light import LIGHT_SHIFT, light_shift, shift_reason, tray_light
 from .segment import SegmentParams, grouped, reconstruct, segment
 
 MAX_CAPTURE_FRAMES = 4
@@ -120,6 +121,7 @@ class Raw:
     # segment.touching): postprocess merges a group or keeps its pieces (settle_cuts)
     wholes: Raw | None = None
     members: list[list[int]] = field(default_factory=list)
+    lights: torch.Tensor | None = None  # (B, 3) the light's colour on each frame's tray
 
 
 def _ms(t0: float) -> float:
@@ -283,6 +285,7 @@ class Pipeline:
             tray_source=tray.source,
             wholes=wholes,
             members=reg.members if wholes is not None else [],
+            lights=tray_light(tray.colour),
         )
 
     @staticmethod
@@ -331,7 +334,9 @@ class Pipeline:
         gain = white_balance(tray.colour)
         found = self._embed(batch, gain, labels, frame, boxes, area_px)
         t = {"segment": 0.0, "embed": _ms(t0)}
-        return dataclasses.replace(found, timings=t, tray_source=tray.source)
+        return dataclasses.replace(
+            found, timings=t, tray_source=tray.source, lights=tray_light(tray.colour)
+        )
 
     def postprocess(
         self, raw: Raw, batch: Batch, candidate_skus: list[str], top_k: int = 3
@@ -457,6 +462,7 @@ class Pipeline:
             "size_ratio": ratio,
             "agree": agree,
             "doubt": doubt,
+            "light_shift": self._light_shift(raw),
             "seg_size": raw.seg_size,
             "sizes": batch.sizes,
         }
@@ -503,6 +509,9 @@ class Pipeline:
         much smaller or larger than its product's references (a fragment, merged items), pieces
         that would be one item, and an item whose size or presence differs between the frames.
         """
+        shift = self._light_shift(raw)
+        if shift is not None and shift > LIGHT_SHIFT:
+            return shift_reason(shift)
         sh, sw = raw.seg_size
         if raw.leftover is not None:
             limit = self.calibration.leftover_area
@@ -545,6 +554,14 @@ class Pipeline:
                         f"(frame {int(raw.frame[i])}, {frame_box_text(raw.boxes, i, sw, sh)})"
                     )
         return ""
+
+    def _light_shift(self, raw: Raw) -> float | None:
+        """How far the frames' light lies from the reference photos' (`light.light_shift`)."""
+        if raw.lights is None:
+            return None
+        g = self.gallery
+        refs = g.lights[[o == "reference" for o in g.sources]] if len(g) else g.lights
+        return light_shift(raw.lights, refs)
 
     # ---------------------------------------------------------------- matching helpers
     @property
@@ -742,6 +759,7 @@ class Pipeline:
                 raw.crops[i : i + 1],
                 raw.scales[i : i + 1],
                 raw.areas[i : i + 1],
+                raw.lights[:1] if raw.lights is not None else None,
             )
             outcomes.append(PhotoOutcome(k, photo_id=photo_id))
         added = sum(o.added for o in outcomes)
@@ -916,6 +934,7 @@ class Pipeline:
                 raw.crops[i : i + 1],
                 raw.scales[i : i + 1],
                 raw.areas[i : i + 1],
+                raw.lights[int(raw.frame[i])][None] if raw.lights is not None else None,
             )
         for s in {s for _, s in picks}:
             self.gallery.trim_learned(s)

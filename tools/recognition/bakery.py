@@ -281,6 +281,7 @@ REASON_KINDS = (
     ("matched none", "unknown item"),
     ("without reference photos", "unregistered candidate"),
     ("no items found", "nothing found"),
+    ("light's colour differs", "light colour changed"),
     ("above the AUTO threshold", "auto"),
 )
 

@@ -75,7 +75,8 @@ def test_a_brighter_or_darker_exposure_is_not_a_lamp_change(counter) -> None:
 def test_references_under_two_lights_admit_trays_under_either() -> None:
     refs = torch.tensor([[-0.3, 0.1, 0.2], [-0.2, 0.05, 0.15], [float("nan")] * 3])
     assert light_shift(torch.tensor([[-0.3, 0.1, 0.2], [-0.25, 0.08, 0.17]]), refs) == 0.0
-    assert light_shift(torch.tensor([[-0.1, 0.0, 0.1]]), refs) > LIGHT_SHIFT
+    shift = light_shift(torch.tensor([[-0.1, 0.0, 0.1]]), refs)
+    assert shift is not None and shift > LIGHT_SHIFT
     assert light_shift(torch.tensor([[-0.1, 0.0, 0.1]]), refs[2:]) is None  # none recorded
 
 

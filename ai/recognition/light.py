@@ -42,15 +42,21 @@ def tray_light(colour: torch.Tensor) -> torch.Tensor:
     return chroma.flatten(2).median(2).values.float().cpu()
 
 
-def light_shift(frames: torch.Tensor, references: torch.Tensor) -> float | None:
-    """How far the frames' lights (F, 3) lie outside the range of the references' (R, 3; rows
-    of NaN: not recorded): the largest over frames. None when no reference recorded its light."""
+def light_range(references: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The lowest and highest of the references' lights (R, 3; rows of NaN: not recorded), per
+    channel; None when no reference recorded its light."""
     refs = references[~references.isnan().any(1)]
-    if len(refs) == 0 or len(frames) == 0:
+    if len(refs) == 0:
         return None
-    lo, hi = refs.amin(0), refs.amax(0)
+    return refs.amin(0), refs.amax(0)
+
+
+def light_shift(frames: torch.Tensor, span: tuple[torch.Tensor, torch.Tensor]) -> float:
+    """How far the frames' lights (F, 3) lie outside the references' range (`light_range`):
+    the largest over frames."""
+    lo, hi = span
     outside = torch.maximum(lo - frames, frames - hi).clamp_min(0)
-    return float(outside.norm(dim=1).max())
+    return float(outside.norm(dim=1).max()) if len(frames) else 0.0
 
 
 def shift_reason(shift: float) -> str:

@@ -36,7 +36,7 @@ from .background import (
 from .embed import CROP_SIZE, builtin_embedder, crop_items, white_balance
 from .gallery import MAX_REFERENCE_PHOTOS, Gallery, Storage, now_iso, storage_for
 from .items import box_iou, closer_to_a_neighbour, correspond, frame_box_text, spreads
-from .light import LIGHT_SHIFT, light_shift, shift_reason, tray_light
+from .light import LIGHT_SHIFT, light_range, light_shift, shift_reason, tray_light
 from .segment import SegmentParams, grouped, reconstruct, segment
 
 MAX_CAPTURE_FRAMES = 4
@@ -411,7 +411,8 @@ class Pipeline:
         items = self._items(raw, batch, labels, scores, conf, cands, primary, top_k)
         agree = len(votes) == 1
         min_conf = float(conf.min()) if n else 0.0
-        doubt = self._doubts(raw, groups, n_frames, ratio, labels)
+        shift = self._light_shift(raw)
+        doubt = self._doubts(raw, groups, n_frames, ratio, labels, shift)
         closer, neighbour = closer_to_a_neighbour(raw, single, best, labels)
         if n == 0 and not doubt:
             decision, reason = "REVIEW", "no items found on the tray"
@@ -462,7 +463,7 @@ class Pipeline:
             "size_ratio": ratio,
             "agree": agree,
             "doubt": doubt,
-            "light_shift": self._light_shift(raw),
+            "light_shift": shift,
             "seg_size": raw.seg_size,
             "sizes": batch.sizes,
         }
@@ -502,14 +503,15 @@ class Pipeline:
         n_frames: int,
         ratio: list[float],
         labels: list[str | None],
+        shift: float | None = None,
     ) -> str:
         """Why the accepted items may not explain the tray ("" when they do).
 
         Independent of how sure the matching is: anything on the tray no item explains, an item
         much smaller or larger than its product's references (a fragment, merged items), pieces
         that would be one item, and an item whose size or presence differs between the frames.
+        shift: how far the frames' light lies from the reference photos' (`_light_shift`).
         """
-        shift = self._light_shift(raw)
         if shift is not None and shift > LIGHT_SHIFT:
             return shift_reason(shift)
         sh, sw = raw.seg_size
@@ -557,11 +559,15 @@ class Pipeline:
 
     def _light_shift(self, raw: Raw) -> float | None:
         """How far the frames' light lies from the reference photos' (`light.light_shift`)."""
-        if raw.lights is None:
+        derived = self._now
+        if derived.light_range is None:
+            g = self.gallery
+            refs = g.lights[[o == "reference" for o in g.sources]]
+            derived.light_range = (light_range(refs),)
+        (span,) = derived.light_range
+        if raw.lights is None or span is None:
             return None
-        g = self.gallery
-        refs = g.lights[[o == "reference" for o in g.sources]] if len(g) else g.lights
-        return light_shift(raw.lights, refs)
+        return light_shift(raw.lights, span)
 
     # ---------------------------------------------------------------- matching helpers
     @property
@@ -989,10 +995,13 @@ class _Derived:
     matrix: tuple[torch.Tensor, list[str], torch.Tensor] | None = None
     typical: dict[str, float] | None = None
     captures: dict[str, Capture] = field(default_factory=dict)
+    # the reference photos' light range (`light.light_range`), boxed: (None,) when none recorded
+    light_range: tuple[tuple[torch.Tensor, torch.Tensor] | None] | None = None
 
     def forget(self) -> None:
         self.matrix = None
         self.typical = None
+        self.light_range = None
         self.captures = {}
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from ai.recognition import Pipeline
 from ai.recognition.gallery import Gallery
-from ai.recognition.light import LIGHT_SHIFT, light_shift
+from ai.recognition.light import LIGHT_SHIFT, light_range, light_shift
 from fixtures.bakery import SEEDS, make_reference, make_tray
 
 FAMILY, COUNTER = "red-plastic", 3
@@ -74,10 +74,11 @@ def test_a_brighter_or_darker_exposure_is_not_a_lamp_change(counter) -> None:
 
 def test_references_under_two_lights_admit_trays_under_either() -> None:
     refs = torch.tensor([[-0.3, 0.1, 0.2], [-0.2, 0.05, 0.15], [float("nan")] * 3])
-    assert light_shift(torch.tensor([[-0.3, 0.1, 0.2], [-0.25, 0.08, 0.17]]), refs) == 0.0
-    shift = light_shift(torch.tensor([[-0.1, 0.0, 0.1]]), refs)
-    assert shift is not None and shift > LIGHT_SHIFT
-    assert light_shift(torch.tensor([[-0.1, 0.0, 0.1]]), refs[2:]) is None  # none recorded
+    span = light_range(refs)
+    assert span is not None
+    assert light_shift(torch.tensor([[-0.3, 0.1, 0.2], [-0.25, 0.08, 0.17]]), span) == 0.0
+    assert light_shift(torch.tensor([[-0.1, 0.0, 0.1]]), span) > LIGHT_SHIFT
+    assert light_range(refs[2:]) is None  # none recorded
 
 
 def test_the_lights_are_saved_with_the_gallery_and_older_files_have_none(counter) -> None:

@@ -170,10 +170,12 @@ def run_counter(
                 print(f"    the AI learned from it: model {model_before} → {model_after}")
             else:
                 # staff send counts, not boxes: the AI assigns crops only in a frame whose
-                # items it counted as staff did, and learns nothing rather than guess
+                # items it counted as staff did, and learns nothing rather than guess; the demo
+                # sees only the version, so it names the rule and where the outcome is logged
                 print(
-                    f"    the AI kept model {model_before}: no frame showed the items as staff"
-                    " counted them, so it added no crop"
+                    f"    the AI's model stayed {model_before}: it learns from a review only in"
+                    " a frame whose items it counted as staff did (Central's log says what it"
+                    " kept)"
                 )
         print()
 
